@@ -1,0 +1,1 @@
+"""The framework-free HTTP core: imports only the standard library and ``requests``."""

@@ -1,0 +1,237 @@
+"""A thread-safe circuit breaker with lazy state transitions.
+
+When a dependency is down, every call to it costs a timeout; a breaker turns that
+into an immediate :class:`CircuitBreakerException` after ``failure_threshold``
+consecutive failures, then lets exactly one probe through once ``recovery_timeout``
+has passed to find out whether the dependency is back.
+
+There are no timers or threads: OPEN becomes HALF_OPEN when someone looks at the
+state after the timeout. All state lives in one immutable :class:`CircuitSnapshot`
+that is read and written only through :meth:`CircuitBreaker._load` and
+:meth:`CircuitBreaker._store`, and every transition is a pure function of
+``(snapshot, now)``. A subclass can therefore keep the snapshot in a cache shared by
+all processes by overriding those two methods (and :meth:`CircuitBreaker._update` to
+swap the in-process lock for a cache lock) and passing a wall clock (``time.time``),
+because ``opened_at`` is a reading of ``clock`` and a monotonic clock means nothing
+to another process.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from enum import Enum
+from typing import Any, TypeVar
+
+from .exceptions import CircuitBreakerException, ConfigurationError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class CircuitState(str, Enum):
+    """Breaker states; string values so a snapshot serialises plainly into a cache."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitSnapshot:
+    """Everything a breaker knows, as one value.
+
+    ``opened_at`` is the ``clock`` reading when the current wait began: when the
+    circuit opened or, in HALF_OPEN with ``probe_in_flight``, when the probe was
+    admitted (so a probe whose outcome never arrives is treated like a failed one and
+    another probe is admitted after ``recovery_timeout``, instead of the breaker
+    staying stuck).
+    """
+
+    state: CircuitState = CircuitState.CLOSED
+    failures: int = 0
+    opened_at: float | None = None
+    probe_in_flight: bool = False
+
+
+_CLOSED = CircuitSnapshot()
+
+
+class CircuitBreaker:
+    """Counts consecutive failures of one dependency and short-circuits calls while it is down.
+
+    Use :meth:`call` to guard a callable, or :meth:`allow_request` followed by
+    exactly one of :meth:`record_success`, :meth:`record_failure` or
+    :meth:`record_ignored` when the caller decides what counts as a failure (the HTTP
+    client does this).
+    """
+
+    def __init__(
+        self,
+        failure_threshold: int = 5,
+        recovery_timeout: float | timedelta = 30.0,
+        name: str = "",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if isinstance(failure_threshold, bool) or not isinstance(failure_threshold, int) or failure_threshold < 1:
+            raise ConfigurationError(f"must be an integer >= 1, got {failure_threshold!r}", field="failure_threshold")
+        timeout = recovery_timeout.total_seconds() if isinstance(recovery_timeout, timedelta) else recovery_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+            raise ConfigurationError(f"must be a positive number of seconds, got {recovery_timeout!r}", field="recovery_timeout")
+        if not callable(clock):
+            raise ConfigurationError(f"must be callable, got {clock!r}", field="clock")
+        self.failure_threshold = failure_threshold
+        self.recovery_timeout = float(timeout)
+        self.name = name
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._snapshot = _CLOSED
+
+    # -- storage (override for a shared breaker) ---------------------------------
+    def _load(self) -> CircuitSnapshot:
+        """Return the stored snapshot; called with the lock held."""
+        return self._snapshot
+
+    def _store(self, snapshot: CircuitSnapshot) -> None:
+        """Persist ``snapshot``; called with the lock held, only when it changed."""
+        self._snapshot = snapshot
+
+    def _update(self, transition: Callable[[CircuitSnapshot, float], tuple[CircuitSnapshot, R]]) -> R:
+        """Apply ``transition`` to the settled snapshot atomically and store the result if it changed."""
+        with self._lock:
+            now = self._clock()
+            current = self._settle(self._load(), now)
+            new, result = transition(current, now)
+            if new != current:
+                self._store(new)
+            return result
+
+    def _current(self) -> tuple[CircuitSnapshot, float]:
+        with self._lock:
+            now = self._clock()
+            return self._settle(self._load(), now), now
+
+    # -- pure transitions ----------------------------------------------------------
+    def _waited_out(self, snapshot: CircuitSnapshot, now: float) -> bool:
+        return snapshot.opened_at is None or now - snapshot.opened_at >= self.recovery_timeout
+
+    def _settle(self, snapshot: CircuitSnapshot, now: float) -> CircuitSnapshot:
+        """The lazy part: OPEN past its timeout is HALF_OPEN; a probe lost for as long is forgotten."""
+        if snapshot.state is CircuitState.OPEN and self._waited_out(snapshot, now):
+            return replace(snapshot, state=CircuitState.HALF_OPEN, probe_in_flight=False)
+        if snapshot.state is CircuitState.HALF_OPEN and snapshot.probe_in_flight and self._waited_out(snapshot, now):
+            return replace(snapshot, probe_in_flight=False)
+        return snapshot
+
+    @staticmethod
+    def _admit(snapshot: CircuitSnapshot, now: float) -> tuple[CircuitSnapshot, bool]:
+        if snapshot.state is CircuitState.CLOSED:
+            return snapshot, True
+        if snapshot.state is CircuitState.HALF_OPEN and not snapshot.probe_in_flight:
+            return replace(snapshot, probe_in_flight=True, opened_at=now), True
+        return snapshot, False
+
+    @staticmethod
+    def _succeed(snapshot: CircuitSnapshot, now: float) -> tuple[CircuitSnapshot, None]:
+        # A success reported while OPEN comes from a call admitted before the circuit
+        # opened; it says nothing about the dependency now, so it is ignored.
+        if snapshot.state is CircuitState.OPEN:
+            return snapshot, None
+        return _CLOSED, None
+
+    def _fail(self, snapshot: CircuitSnapshot, now: float) -> tuple[CircuitSnapshot, None]:
+        if snapshot.state is CircuitState.OPEN:
+            # A straggler from before the circuit opened: restarting the timeout would
+            # let slow old calls keep the circuit open indefinitely.
+            return snapshot, None
+        failures = snapshot.failures + 1
+        if snapshot.state is CircuitState.HALF_OPEN or failures >= self.failure_threshold:
+            return CircuitSnapshot(state=CircuitState.OPEN, failures=failures, opened_at=now), None
+        return replace(snapshot, failures=failures), None
+
+    @staticmethod
+    def _release(snapshot: CircuitSnapshot, now: float) -> tuple[CircuitSnapshot, None]:
+        if snapshot.state is CircuitState.HALF_OPEN and snapshot.probe_in_flight:
+            return replace(snapshot, probe_in_flight=False), None
+        return snapshot, None
+
+    # -- public API ----------------------------------------------------------------
+    @property
+    def state(self) -> CircuitState:
+        """The current state, with OPEN -> HALF_OPEN applied if ``recovery_timeout`` has passed."""
+        return self._current()[0].state
+
+    @property
+    def failure_count(self) -> int:
+        """Consecutive failures recorded since the last success or reset."""
+        return self._current()[0].failures
+
+    @property
+    def retry_after(self) -> float:
+        """Seconds until a call could be admitted again (0 when one would be now)."""
+        snapshot, now = self._current()
+        if snapshot.state is CircuitState.CLOSED or (snapshot.state is CircuitState.HALF_OPEN and not snapshot.probe_in_flight):
+            return 0.0
+        assert snapshot.opened_at is not None  # OPEN, or HALF_OPEN with a probe in flight
+        return max(0.0, snapshot.opened_at + self.recovery_timeout - now)
+
+    def allow_request(self) -> bool:
+        """Whether a call may go ahead now; in HALF_OPEN this claims the single probe slot.
+
+        A ``True`` must be followed by one ``record_*`` call reporting the outcome,
+        or the probe slot stays taken until ``recovery_timeout`` runs out.
+        """
+        return self._update(self._admit)
+
+    def record_success(self) -> None:
+        """Close the circuit and reset the failure count."""
+        self._update(self._succeed)
+
+    def record_failure(self) -> None:
+        """Count a failure: opens at the threshold, and a failed probe reopens with a fresh timeout."""
+        self._update(self._fail)
+
+    def record_ignored(self) -> None:
+        """An admitted call ended without saying anything about the dependency (cancelled,
+        rejected by another breaker); frees the probe slot so the next caller can probe."""
+        self._update(self._release)
+
+    def reset(self) -> None:
+        """Forget everything: CLOSED with no failures (for admin actions and tests)."""
+        with self._lock:
+            self._store(_CLOSED)
+
+    def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``func`` through the breaker, raising :class:`CircuitBreakerException` if it is open.
+
+        Any ``Exception`` from ``func`` counts as a failure and propagates, except a
+        ``CircuitBreakerException`` (another breaker refused: not this dependency's
+        fault). ``BaseException`` such as ``KeyboardInterrupt`` is not counted either.
+        """
+        if not self.allow_request():
+            label = f" {self.name!r}" if self.name else ""
+            raise CircuitBreakerException(f"Circuit breaker{label} is open", retry_after=self.retry_after)
+        try:
+            result = func(*args, **kwargs)
+        except CircuitBreakerException:
+            self.record_ignored()
+            raise
+        except Exception:
+            self.record_failure()
+            raise
+        except BaseException:
+            self.record_ignored()
+            raise
+        self.record_success()
+        return result
+
+    def __repr__(self) -> str:
+        snapshot, _ = self._current()
+        return f"CircuitBreaker(name={self.name!r}, state={snapshot.state.name}, failures={snapshot.failures})"

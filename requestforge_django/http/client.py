@@ -1,0 +1,255 @@
+"""``HttpClient``: the request lifecycle, read top to bottom in :meth:`HttpClient.request`.
+
+One call goes through:
+
+1. request hooks (observers; each may return a modified copy of the request),
+2. the auth hook (credentials; its errors propagate),
+3. the circuit breaker and the rate limiter (may refuse without touching the network),
+4. the send (:mod:`.transport`),
+5. 401 handling: if the auth hook recognises an auth error, it refreshes once and the
+   request is sent once more (this is not counted as a retry),
+6. the retry decision (the strategy, a value, looks at the attempt in the context),
+7. response hooks on the final response, or error hooks on the exception raised.
+
+Thread safety: each thread gets its own ``requests.Session`` (connection pool) the
+first time it uses the client; configuration, strategies and hooks are shared values.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import requests
+
+from .config import HttpClientConfig
+from .exceptions import CircuitBreakerException, HttpClientException, MaxRetryException
+from .messages import HttpMethod, HttpRequest, HttpResponse, RequestContext
+from .transport import Transport
+
+logger = logging.getLogger("requestforge_django.http")
+
+
+class HttpClient:
+    """A thread-safe HTTP client built from a frozen :class:`HttpClientConfig`."""
+
+    def __init__(
+        self,
+        config: HttpClientConfig | None = None,
+        session: requests.Session | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config or HttpClientConfig()
+        self._transport = Transport(self.config)
+        self._shared_session = session
+        self._local = threading.local()
+        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
+        self._sessions_lock = threading.Lock()
+        self._generation = 0
+        self._sleep = sleep
+        self._executor_lock = threading.Lock()
+        self._executor: Any = None
+
+    # -- sessions ----------------------------------------------------------------
+    @property
+    def session(self) -> requests.Session:
+        """This thread's session (created on first use; recreated after :meth:`close`)."""
+        if self._shared_session is not None:
+            return self._shared_session
+        local = self._local
+        session = getattr(local, "session", None)
+        if session is None or local.generation != self._generation:
+            session = self._transport.create_session()
+            with self._sessions_lock:
+                self._sessions.add(session)
+                local.session, local.generation = session, self._generation
+        return session
+
+    def close(self) -> None:
+        """Close the sessions of every thread and the ``request_many`` workers.
+
+        The client stays usable: a thread that calls it again gets a fresh session.
+        """
+        with self._sessions_lock:
+            sessions = list(self._sessions)
+            self._sessions = weakref.WeakSet()
+            self._generation += 1
+        for session in sessions:
+            session.close()
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- verbs ------------------------------------------------------------------
+    def get(self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> HttpResponse:
+        return self.request(HttpRequest(HttpMethod.GET, url, headers or {}, params, timeout=timeout))
+
+    def head(self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> HttpResponse:
+        return self.request(HttpRequest(HttpMethod.HEAD, url, headers or {}, params, timeout=timeout))
+
+    def options(self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> HttpResponse:
+        return self.request(HttpRequest(HttpMethod.OPTIONS, url, headers or {}, params, timeout=timeout))
+
+    def delete(self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None, json_data: Any = None) -> HttpResponse:
+        return self.request(HttpRequest(HttpMethod.DELETE, url, headers or {}, params, json_data=json_data, timeout=timeout))
+
+    def post(self, url: str, json_data: Any = None, data: Any = None, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> HttpResponse:
+        return self.request(HttpRequest(HttpMethod.POST, url, headers or {}, params, json_data, data, timeout))
+
+    def put(self, url: str, json_data: Any = None, data: Any = None, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> HttpResponse:
+        return self.request(HttpRequest(HttpMethod.PUT, url, headers or {}, params, json_data, data, timeout))
+
+    def patch(self, url: str, json_data: Any = None, data: Any = None, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> HttpResponse:
+        return self.request(HttpRequest(HttpMethod.PATCH, url, headers or {}, params, json_data, data, timeout))
+
+    # -- the lifecycle ----------------------------------------------------------------
+    def request(self, request: HttpRequest) -> HttpResponse:
+        """Send ``request`` through hooks, auth, breaker, retries; return the final response."""
+        config = self.config
+        strategy = config.retry_strategy
+        context = RequestContext(request, max_retries=strategy.max_retries)
+        try:
+            while True:
+                outgoing, response, error = self._attempt(request, context)
+                if response is not None and self._should_refresh_auth(outgoing, response, context):
+                    continue
+                if not strategy.should_retry(context, exception=error, response=response):
+                    break
+                delay = strategy.get_delay(context, response=response)
+                context.increment_attempt()
+                if delay > 0:
+                    self._sleep(delay)
+            if context.attempt and strategy.should_retry(RequestContext(request), exception=error, response=response):
+                # The last attempt failed the way earlier ones did: retries are exhausted.
+                raise self._exhausted(context, error, response)
+            if error is not None:
+                raise error
+            return self._run_response_hooks(response, context)
+        except Exception as exc:
+            self._run_error_hooks(exc, context)
+            raise
+
+    def _attempt(self, request: HttpRequest, context: RequestContext) -> tuple[HttpRequest, HttpResponse | None, HttpClientException | None]:
+        """One send: hooks, auth, guards, transport. Transport failures are returned, not raised."""
+        config = self.config
+        outgoing = self._run_request_hooks(request, context)
+        auth = config.auth_hook
+        if auth is not None and auth.should_authenticate(outgoing):
+            outgoing = auth.before_request(outgoing, context)
+        breaker = config.effective_circuit_breaker
+        if breaker is not None and not breaker.allow_request():
+            raise CircuitBreakerException(
+                f"Circuit breaker{' ' + breaker.name if getattr(breaker, 'name', '') else ''} is open",
+                retry_after=breaker.retry_after,
+                method=outgoing.method.value,
+                url=self._transport.absolute_url(outgoing.url),
+            )
+        if config.rate_limiter is not None:
+            config.rate_limiter.acquire()
+        try:
+            response = self._transport.send(self.session, outgoing, context.started_at)
+        except HttpClientException as exc:
+            if breaker is not None:
+                breaker.record_failure()
+            return outgoing, None, exc
+        if breaker is not None:
+            if response.status_code >= 500:
+                breaker.record_failure()
+            else:
+                breaker.record_success()
+        return outgoing, response, None
+
+    def _should_refresh_auth(self, sent: HttpRequest, response: HttpResponse, context: RequestContext) -> bool:
+        """On the first auth error of a call, let the auth hook refresh; ``True`` means send again."""
+        auth = self.config.auth_hook
+        if auth is None or context.auth_retried or not auth.should_authenticate(sent) or not auth.is_auth_error(response):
+            return False
+        context.auth_retried = True
+        return bool(auth.refresh_auth())
+
+    def _exhausted(self, context: RequestContext, error: HttpClientException | None, response: HttpResponse | None) -> MaxRetryException:
+        request = context.request
+        last = f"HTTP {response.status_code}" if response is not None else type(error).__name__
+        return MaxRetryException(
+            f"Gave up after {context.attempt + 1} attempts (last: {last})",
+            attempts=context.attempt + 1,
+            last_exception=error,
+            last_response=response,
+            method=request.method.value,
+            url=self._transport.absolute_url(request.url),
+        )
+
+    # -- hooks (observers: a failing hook is logged and skipped) -------------------------
+    def _run_request_hooks(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
+        for hook in self.config.request_hooks:
+            try:
+                request = hook.before_request(request, context)
+            except Exception:
+                logger.exception("Request hook %s failed; continuing without it", type(hook).__name__)
+        return request
+
+    def _run_response_hooks(self, response: HttpResponse, context: RequestContext) -> HttpResponse:
+        for hook in self.config.response_hooks:
+            try:
+                response = hook.after_response(response, context)
+            except Exception:
+                logger.exception("Response hook %s failed; continuing without it", type(hook).__name__)
+        return response
+
+    def _run_error_hooks(self, error: Exception, context: RequestContext) -> None:
+        for hook in self.config.error_hooks:
+            try:
+                hook.on_error(error, context)
+            except Exception:
+                logger.exception("Error hook %s failed; continuing without it", type(hook).__name__)
+
+    # -- concurrency -------------------------------------------------------------------------
+    def request_many(
+        self,
+        requests: Iterable[HttpRequest],
+        max_workers: int = 10,
+        fail_fast: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[HttpResponse | Exception]:
+        """Send ``requests`` concurrently; results in input order, failures captured as exceptions.
+
+        With ``fail_fast`` the first failure stops new sends and is raised.
+        """
+        from .concurrency import run_concurrently
+
+        return run_concurrently(self, list(requests), max_workers=max_workers, fail_fast=fail_fast, on_progress=on_progress)
+
+    def _worker_pool(self, size: int) -> Any:
+        """A long-lived pool so workers (and their sessions' connections) survive between calls."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._executor_lock:
+            executor = self._executor
+            if executor is None or executor._max_workers < size:
+                if executor is not None:
+                    executor.shutdown(wait=False)
+                executor = self._executor = ThreadPoolExecutor(max_workers=max(size, 4), thread_name_prefix="requestforge")
+            return executor
+
+    def __repr__(self) -> str:
+        return f"HttpClient(base_url={self.config.base_url!r}{', name=' + repr(self.config.name) if self.config.name else ''})"
+
+
+def request_results(results: Sequence[HttpResponse | Exception]) -> list[HttpResponse]:
+    """Raise the first captured exception of ``request_many`` results, else return the responses."""
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return list(results)  # type: ignore[arg-type]

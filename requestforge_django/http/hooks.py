@@ -1,0 +1,85 @@
+"""The four hook interfaces of the request lifecycle.
+
+Order of a call (see :mod:`requestforge_django.http.client`): request hooks, auth
+hook, send, 401 handling through the auth hook, retry decision, response hooks;
+error hooks when the call fails for good.
+
+Request, response and error hooks are *observers*: if one raises, the client logs the
+failure with the hook's name and carries on as if the hook had not been there, so a
+broken metrics hook never breaks a payment call. The auth hook is different: if it
+cannot authenticate, sending the request anyway would be wrong, so its exceptions
+propagate to the caller.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .messages import HttpRequest, HttpResponse, RequestContext
+
+
+class RequestHookInterface(ABC):
+    """Sees (and may replace) each outgoing request, once per attempt."""
+
+    @abstractmethod
+    def before_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
+        """Return the request to send (``request`` itself or a modified copy)."""
+
+
+class ResponseHookInterface(ABC):
+    """Sees (and may replace) the final response of a successful call."""
+
+    @abstractmethod
+    def after_response(self, response: HttpResponse, context: RequestContext) -> HttpResponse:
+        """Return the response to hand to the caller."""
+
+
+class ErrorHookInterface(ABC):
+    """Told about the exception a call is about to raise."""
+
+    @abstractmethod
+    def on_error(self, error: Exception, context: RequestContext) -> None:
+        """Observe ``error``; the client raises it afterwards whatever this does."""
+
+
+class AuthHookInterface(ABC):
+    """Authenticates requests and recovers from authentication failures.
+
+    The client calls :meth:`before_request` on every attempt for which
+    :meth:`should_authenticate` is true. When :meth:`is_auth_error` says a response
+    means "your credentials are stale", the client calls :meth:`refresh_auth` and, if
+    it returns ``True``, sends the request once more (and only once).
+    """
+
+    #: Paths (prefixes, e.g. ``"/health"``) that are sent without credentials.
+    excluded_paths: tuple[str, ...] = ()
+
+    def should_authenticate(self, request: HttpRequest) -> bool:
+        if not self.excluded_paths:
+            return True
+        path = _path_of(request.url)
+        return not any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.excluded_paths)
+
+    @abstractmethod
+    def before_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
+        """Return ``request`` with credentials applied."""
+
+    def is_auth_error(self, response: HttpResponse) -> bool:
+        return response.status_code == 401
+
+    def refresh_auth(self) -> bool:
+        """Obtain fresh credentials; ``True`` means a retry is worth it. Static credentials cannot refresh."""
+        return False
+
+    def invalidate_auth(self) -> None:
+        """Forget cached credentials (no-op for static credentials)."""
+
+
+def _path_of(url: str) -> str:
+    if "://" in url:
+        rest = url.split("://", 1)[1]
+        slash = rest.find("/")
+        url = rest[slash:] if slash >= 0 else "/"
+    return url.split("?", 1)[0].split("#", 1)[0] or "/"
