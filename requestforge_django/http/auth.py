@@ -38,7 +38,8 @@ def _excluded_paths(paths: Iterable[str] | str) -> tuple[str, ...]:
 
     A bare string is one path (``tuple("/health")`` would exclude ``"/"``, i.e. every
     path, and silently switch authentication off); an empty entry is rejected for the
-    same reason, and a missing leading slash is added.
+    same reason. A missing leading slash is added and a trailing one dropped, so
+    ``"/public/"`` also excludes ``/public`` itself.
     """
     if isinstance(paths, str):
         paths = (paths,)
@@ -46,8 +47,7 @@ def _excluded_paths(paths: Iterable[str] | str) -> tuple[str, ...]:
     for path in paths:
         if not isinstance(path, str) or not path.strip() or "://" in path or "?" in path:
             raise ConfigurationError(f"entries must be URL paths such as '/health', got {path!r}", field="excluded_paths")
-        path = path.strip()
-        normalized.append(path if path.startswith("/") else f"/{path}")
+        normalized.append("/" + path.strip().strip("/"))
     return tuple(normalized)
 
 

@@ -241,8 +241,9 @@ class CorrelationIdHook(RequestHookInterface):
 
     The id is chosen once per call and stored in ``context.metadata["correlation_id"]``,
     so every retry carries the same id (the server logs show one operation, not N). It is,
-    in order of preference: the header already on the request, ``provider()`` (typically
-    the id of the inbound request being served), or a fresh ``id_factory()``.
+    in order of preference: the header already on the request, an id already in the
+    metadata, ``provider()`` (typically the id of the inbound request being served), or a
+    fresh ``id_factory()``.
     """
 
     def __init__(

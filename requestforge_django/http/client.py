@@ -26,8 +26,9 @@ from typing import Any
 
 import requests
 
+from .builtin_hooks import SENSITIVE_HEADERS_KEY
 from .config import HttpClientConfig
-from .exceptions import CircuitBreakerException, HttpClientException, MaxRetryException
+from .exceptions import CircuitBreakerException, ConnectionException, HttpClientException, MaxRetryException, TimeoutException
 from .messages import HttpMethod, HttpRequest, HttpResponse, RequestContext
 from .transport import Transport
 
@@ -93,25 +94,62 @@ class HttpClient:
         self.close()
 
     # -- verbs ------------------------------------------------------------------
-    def get(self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> HttpResponse:
+    def get(
+        self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> HttpResponse:
         return self.request(HttpRequest(HttpMethod.GET, url, headers or {}, params, timeout=timeout))
 
-    def head(self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> HttpResponse:
+    def head(
+        self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> HttpResponse:
         return self.request(HttpRequest(HttpMethod.HEAD, url, headers or {}, params, timeout=timeout))
 
-    def options(self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> HttpResponse:
+    def options(
+        self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> HttpResponse:
         return self.request(HttpRequest(HttpMethod.OPTIONS, url, headers or {}, params, timeout=timeout))
 
-    def delete(self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None, json_data: Any = None) -> HttpResponse:
+    def delete(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        json_data: Any = None,
+    ) -> HttpResponse:
         return self.request(HttpRequest(HttpMethod.DELETE, url, headers or {}, params, json_data=json_data, timeout=timeout))
 
-    def post(self, url: str, json_data: Any = None, data: Any = None, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> HttpResponse:
+    def post(
+        self,
+        url: str,
+        json_data: Any = None,
+        data: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> HttpResponse:
         return self.request(HttpRequest(HttpMethod.POST, url, headers or {}, params, json_data, data, timeout))
 
-    def put(self, url: str, json_data: Any = None, data: Any = None, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> HttpResponse:
+    def put(
+        self,
+        url: str,
+        json_data: Any = None,
+        data: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> HttpResponse:
         return self.request(HttpRequest(HttpMethod.PUT, url, headers or {}, params, json_data, data, timeout))
 
-    def patch(self, url: str, json_data: Any = None, data: Any = None, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> HttpResponse:
+    def patch(
+        self,
+        url: str,
+        json_data: Any = None,
+        data: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> HttpResponse:
         return self.request(HttpRequest(HttpMethod.PATCH, url, headers or {}, params, json_data, data, timeout))
 
     # -- the lifecycle ----------------------------------------------------------------
@@ -120,6 +158,8 @@ class HttpClient:
         config = self.config
         strategy = config.retry_strategy
         context = RequestContext(request, max_retries=strategy.max_retries)
+        if config.sensitive_headers:
+            context.metadata[SENSITIVE_HEADERS_KEY] = config.sensitive_headers
         try:
             while True:
                 outgoing, response, error = self._attempt(request, context)
@@ -141,29 +181,40 @@ class HttpClient:
             self._run_error_hooks(exc, context)
             raise
 
-    def _attempt(self, request: HttpRequest, context: RequestContext) -> tuple[HttpRequest, HttpResponse | None, HttpClientException | None]:
+    def _attempt(
+        self, request: HttpRequest, context: RequestContext
+    ) -> tuple[HttpRequest, HttpResponse | None, HttpClientException | None]:
         """One send: hooks, auth, guards, transport. Transport failures are returned, not raised."""
         config = self.config
         outgoing = self._run_request_hooks(request, context)
         auth = config.auth_hook
         if auth is not None and auth.should_authenticate(outgoing):
             outgoing = auth.before_request(outgoing, context)
+        if config.rate_limiter is not None:
+            config.rate_limiter.acquire()
         breaker = config.effective_circuit_breaker
         if breaker is not None and not breaker.allow_request():
             raise CircuitBreakerException(
-                f"Circuit breaker{' ' + breaker.name if getattr(breaker, 'name', '') else ''} is open",
+                f"Circuit breaker{' ' + breaker.name if breaker.name else ''} is open",
                 retry_after=breaker.retry_after,
                 method=outgoing.method.value,
                 url=self._transport.absolute_url(outgoing.url),
             )
-        if config.rate_limiter is not None:
-            config.rate_limiter.acquire()
         try:
             response = self._transport.send(self.session, outgoing, context.started_at)
-        except HttpClientException as exc:
+        except (ConnectionException, TimeoutException) as exc:
             if breaker is not None:
                 breaker.record_failure()
             return outgoing, None, exc
+        except HttpClientException as exc:
+            # Not a verdict on the partner's health (a bad URL or body, too many redirects).
+            if breaker is not None:
+                breaker.record_ignored()
+            return outgoing, None, exc
+        except BaseException:
+            if breaker is not None:
+                breaker.record_ignored()  # frees a half-open probe slot
+            raise
         if breaker is not None:
             if response.status_code >= 500:
                 breaker.record_failure()

@@ -57,7 +57,9 @@ class HttpClientConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.default_headers, MappingProxyType):
-            object.__setattr__(self, "default_headers", MappingProxyType({str(k): str(v) for k, v in dict(self.default_headers or {}).items()}))
+            object.__setattr__(
+                self, "default_headers", MappingProxyType({str(k): str(v) for k, v in dict(self.default_headers or {}).items()})
+            )
         if self.proxies is not None and not isinstance(self.proxies, MappingProxyType):
             object.__setattr__(self, "proxies", MappingProxyType(dict(self.proxies)))
         for name in ("request_hooks", "response_hooks", "error_hooks"):

@@ -45,6 +45,18 @@ class HttpClientException(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors defeat Exception's default pickling; Celery result
+        # backends and multiprocessing need these to cross process boundaries.
+        return (_rebuild_exception, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_exception(cls: type[HttpClientException], args: tuple[Any, ...], state: dict[str, Any]) -> HttpClientException:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, *args)
+    exc.__dict__.update(state)
+    return exc
+
 
 class ConfigurationError(HttpClientException, ValueError):
     """A configuration value is invalid; ``field`` names the offending setting."""

@@ -75,6 +75,7 @@ class AuthHookInterface(ABC):
 
     def invalidate_auth(self) -> None:
         """Forget cached credentials (no-op for static credentials)."""
+        return None
 
 
 def _path_of(url: str) -> str:

@@ -151,6 +151,9 @@ class HttpRequest:
             parts += ["--data-raw", shlex.quote(str(body))]
         return " ".join(parts)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (HttpRequest, (self.method, self.url, dict(self.headers), self.params, self.json_data, self.data, self.timeout))
+
     def __repr__(self) -> str:
         return f"HttpRequest(method={self.method.value!r}, url={mask_url(self.url)!r}, headers={mask_headers(self.headers)!r})"
 
@@ -232,8 +235,21 @@ class HttpResponse:
             raise HttpStatusException(self, f"{kind}: HTTP {self.status_code}{reason}")
         return self
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        headers = dict(self.headers)
+        return (
+            _rebuild_response,
+            (self.status_code, headers, self.content, self.url, self.elapsed_ms, self.request, self.encoding, self.reason),
+        )
+
     def __repr__(self) -> str:
         return f"HttpResponse(status_code={self.status_code}, url={mask_url(self.url)!r}, elapsed_ms={self.elapsed_ms:.1f})"
+
+
+def _rebuild_response(status_code: int, headers: dict[str, str], *rest: Any) -> HttpResponse:
+    from requests.structures import CaseInsensitiveDict
+
+    return HttpResponse(status_code, MappingProxyType(CaseInsensitiveDict(headers)), *rest)
 
 
 def _charset(headers: Mapping[str, str]) -> str | None:

@@ -122,7 +122,12 @@ class Transport:
             headers.update(request.headers)
         body: bytes | str | None = None
         if request.json_data is not None:
-            body = json.dumps(request.json_data, allow_nan=False).encode("utf-8")
+            try:
+                body = json.dumps(request.json_data, allow_nan=False).encode("utf-8")
+            except (TypeError, ValueError) as exc:
+                raise HttpClientException(
+                    f"json_data cannot be encoded as JSON: {exc}", method=request.method.value, url=url, original=exc
+                ) from exc
             if "Content-Type" not in headers:
                 headers["Content-Type"] = "application/json"
         elif request.data is not None:

@@ -257,7 +257,7 @@ def test_bodies_params_and_urls_are_encoded_like_requests():
     first, second = (c.request for c in responses.calls)
     assert first.url == f"{BASE}/v1/items/7?a=1&a=2"
     assert first.headers["Content-Type"] == "application/json"
-    assert first.body == '{"name": "\\u00e9"}'.encode()
+    assert first.body == b'{"name": "\\u00e9"}'
     assert first.headers["User-Agent"] == "shop/1.0"
     assert second.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert second.body == b"grant_type=client_credentials"
@@ -270,3 +270,18 @@ def test_request_accepts_value_objects_and_per_request_timeout():
     assert responses.calls[0].request.req_kwargs["timeout"] == 1.5
     assert response.request.url == "/x"
     assert response.elapsed_ms >= 0
+
+
+@responses.activate
+def test_unencodable_json_body_is_a_typed_error_that_frees_the_half_open_probe():
+    clock = [0.0]
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=10, clock=lambda: clock[0])
+    responses.post(f"{BASE}/x", status=500)
+    client = make_client(HttpClientConfigBuilder().with_circuit_breaker(breaker))
+    client.post("/x", json_data={})
+    clock[0] = 11.0
+    assert breaker.state is CircuitState.HALF_OPEN
+    with pytest.raises(HttpClientException, match="cannot be encoded as JSON") as caught:
+        client.post("/x", json_data={"when": object()})
+    assert caught.value.method == "POST"
+    assert breaker.allow_request()  # the probe slot was released, not leaked

@@ -64,6 +64,7 @@ def test_request_many_keeps_input_order_while_responses_finish_out_of_order(serv
 
     for i in range(8):
         server.route("GET", f"/item/{i}", slow)
+
     # Release in reverse order so later requests complete first.
     def releaser() -> None:
         for i in reversed(range(8)):
