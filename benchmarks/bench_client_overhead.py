@@ -1,10 +1,17 @@
 """HttpClient vs. a default ``requests.Session`` on a loopback keep-alive server.
 
-Both sides send the same GET with the same bearer token; rounds interleave (and
-alternate which side goes first) so drift on the machine hits both equally. Prints
-the median microseconds per request of each side and their ratio (target <= 0.70).
+Both sides send the same GET with a bearer token; rounds interleave (and alternate
+which side goes first) so drift on the machine hits both equally. Prints the median
+microseconds per request of each side and their ratio (target <= 0.70).
 
-    python -m benchmarks.bench_client_overhead [--rounds 9] [--requests 400]
+Two set-ups, both run by default (``--auth`` picks one):
+
+* ``static``: HttpClient with a static bearer token;
+* ``redis``: HttpClient with OAuth2 client-credentials tokens from a
+  ``TokenManager`` on ``DjangoCacheTokenStorage`` over a real redis-server (started
+  here), so every call reads the shared token the way a web process does.
+
+    python -m benchmarks.bench_client_overhead [--rounds 9] [--requests 400] [--auth static|redis|both]
 """
 
 from __future__ import annotations
@@ -68,12 +75,38 @@ def static_bearer_client(base_url: str) -> HttpClient:
     return HttpClient(HttpClientConfigBuilder().with_base_url(base_url).with_bearer_token(TOKEN).build())
 
 
+def run_with_redis_tokens(rounds: int, count: int) -> float:
+    from benchmarks._support import REDIS_ALIAS, RedisServer, TokenServer, configure_django
+    from requestforge_django.cache import DjangoCacheTokenStorage
+    from requestforge_django.tokens import ClientCredentialsTokenProvider, TokenManager
+    from tests.support.token_server import TOKEN_PATH
+
+    with RedisServer() as redis_server, TokenServer(expires_in=3600) as token_server:
+        configure_django(redis_server.url)
+        provider = ClientCredentialsTokenProvider(
+            f"{token_server.url}{TOKEN_PATH}", token_server.client_id, token_server.client_secret, service_name="bench"
+        )
+        manager = TokenManager(provider, DjangoCacheTokenStorage(REDIS_ALIAS, key_prefix="bench"))
+
+        def make_client(base_url: str) -> HttpClient:
+            return HttpClient(HttpClientConfigBuilder().with_base_url(base_url).with_token_auth(manager).build())
+
+        ratio = run(rounds, count, make_client, "client-credentials token in DjangoCacheTokenStorage on Redis")
+        print(f"  token fetches during the run: {token_server.stats().fetches}")
+        return ratio
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--auth", choices=["static", "redis", "both"], default="both")
     args = parser.parse_args()
-    run(max(args.rounds, 7), max(args.requests, 300), static_bearer_client, "static bearer token")
+    rounds, count = max(args.rounds, 7), max(args.requests, 300)
+    if args.auth in ("static", "both"):
+        run(rounds, count, static_bearer_client, "static bearer token")
+    if args.auth in ("redis", "both"):
+        run_with_redis_tokens(rounds, count)
 
 
 if __name__ == "__main__":

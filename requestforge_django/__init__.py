@@ -61,6 +61,16 @@ _EXPORTS: dict[str, str] = {
         ],
         _HTTP,
     ),
+    **dict.fromkeys(
+        [
+            "TokenData", "FetchContext", "TokenManager", "TokenProviderInterface", "TokenStorageInterface",
+            "InMemoryTokenStorage", "ClientCredentialsTokenProvider", "PasswordGrantTokenProvider",
+            "TokenFetchPipeline", "PipelineTokenProvider", "TokenFetcherInterface", "HeaderTokenFetcher",
+            "BodyTokenFetcher", "TokenAuthHook",
+        ],
+        "requestforge_django.tokens",
+    ),
+    "DjangoCacheTokenStorage": "requestforge_django.cache",
 }
 
 __all__ = ["__version__", *_EXPORTS]

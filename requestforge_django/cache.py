@@ -39,13 +39,12 @@ from typing import TYPE_CHECKING, Any
 from django.core.cache import caches
 
 from .http.exceptions import HttpClientException
+from .tokens.data import TokenData
 from .tokens.storage import TokenStorageInterface
 
 if TYPE_CHECKING:
     from django.core.cache.backends.base import BaseCache
     from redis import Redis
-
-    from .tokens.data import TokenData
 
 __all__ = ["DjangoCacheLease", "DjangoCacheTokenStorage", "TokenStorageError"]
 
@@ -116,6 +115,12 @@ class DjangoCacheTokenStorage(TokenStorageInterface):
     The cache is looked up on every call (``caches[alias]`` is per thread and is reset
     when settings change), so one storage object may be shared by every thread.
     LocMemCache works but is private to one process, which defeats the purpose.
+
+    With the database cache, mind transactions: inside ``transaction.atomic`` (or with
+    ``ATOMIC_REQUESTS``) its writes join the caller's transaction, so other processes
+    see neither the token nor the lease until that commits. Route the cache table to
+    a database alias of its own (or use Redis) when tokens are fetched inside atomic
+    blocks.
     """
 
     #: Seconds an entry outlives its token's expiry, so that a reader whose clock is a
@@ -149,11 +154,10 @@ class DjangoCacheTokenStorage(TokenStorageInterface):
     # -- TokenStorageInterface --------------------------------------------------------
 
     def get(self, key: str) -> TokenData | None:
-        from .tokens.data import TokenData
-
         cache_key = self.make_key(key)
+        cache = self._cache_for(cache_key, "get")
         try:
-            raw = self.cache.get(cache_key)
+            raw = cache.get(cache_key)
         except _UNREADABLE_ERRORS as exc:
             # The backend reached the server but could not decode what it found.
             self._warn_unreadable(cache_key, exc)
@@ -177,17 +181,19 @@ class DjangoCacheTokenStorage(TokenStorageInterface):
             # Nothing worth keeping; also avoids backend-specific meanings of 0 and negatives.
             self.delete(key)
             return
+        cache = self._cache_for(cache_key, "set")
         data = token.to_dict()
-        timeout = self._timeout_for(token, ttl)
+        timeout = self._timeout_for(cache, token, ttl)
         try:
-            self.cache.set(cache_key, data, timeout=timeout)
+            cache.set(cache_key, data, timeout=timeout)
         except Exception as exc:
             raise self._error("Could not store the token in the cache", cache_key, "set", exc, secret=token.access_token) from exc
 
     def delete(self, key: str) -> None:
         cache_key = self.make_key(key)
+        cache = self._cache_for(cache_key, "delete")
         try:
-            self.cache.delete(cache_key)
+            cache.delete(cache_key)
         except Exception as exc:
             raise self._error("Could not delete the token from the cache", cache_key, "delete", exc) from exc
 
@@ -197,21 +203,32 @@ class DjangoCacheTokenStorage(TokenStorageInterface):
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _timeout_for(self, token: TokenData, ttl: float | None) -> float | None:
+    def _cache_for(self, cache_key: str, operation: str) -> BaseCache:
+        """The cache, or a :class:`TokenStorageError` if the alias is unknown or its backend cannot load.
+
+        Looked up outside the "unreadable value" handling on purpose: a missing client
+        library (an ``ImportError``) is a broken deployment, not a stray value.
+        """
+        try:
+            return caches[self.cache_alias]
+        except Exception as exc:
+            raise self._error("The token cache is not usable", cache_key, operation, exc) from exc
+
+    def _timeout_for(self, cache: BaseCache, token: TokenData, ttl: float | None) -> float | None:
         """The cache timeout: ``ttl`` if given, else until the token expires plus a grace, else forever.
 
         ``None`` must be passed explicitly for non-expiring tokens: leaving the timeout
         out would apply the cache's default (300 s) and silently drop them.
         """
         if ttl is not None:
-            return _backend_seconds(self.cache, ttl)
+            return _backend_seconds(cache, ttl)
         expires_at = getattr(token, "expires_at", None)
         if expires_at is None:
             return None
         if expires_at.tzinfo is None:  # defensive: TokenData promises aware UTC
             expires_at = expires_at.replace(tzinfo=timezone.utc)
         remaining = (expires_at - datetime.now(timezone.utc)).total_seconds()
-        return _backend_seconds(self.cache, math.ceil(max(remaining, 0.0) + self.EXPIRY_GRACE))
+        return _backend_seconds(cache, math.ceil(max(remaining, 0.0) + self.EXPIRY_GRACE))
 
     def _warn_unreadable(self, cache_key: str, exc: BaseException) -> None:
         # Only the error type: the message of a decoding error may quote the value.
@@ -325,8 +342,8 @@ class DjangoCacheLease:
     # -- internals --------------------------------------------------------------------
 
     def _try_add(self, owner: int) -> bool:
-        cache = caches[self.cache_alias]
         try:
+            cache = caches[self.cache_alias]
             added = bool(cache.add(self.lock_key, owner, timeout=_backend_seconds(cache, self.lease_timeout)))
             if added and not _is_redis(cache):
                 # Non-Redis backends: make sure nobody replaced an expired row at the same time.

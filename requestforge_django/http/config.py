@@ -191,6 +191,15 @@ class HttpClientConfigBuilder:
 
         return self.with_auth_hook(BasicAuthHook(username, password, excluded_paths=tuple(excluded_paths)))
 
+    def with_token_auth(self, token_manager: Any, **options: Any) -> HttpClientConfigBuilder:
+        """Authenticate with tokens from a ``TokenManager`` (refreshed once on 401).
+
+        ``options`` go to ``TokenAuthHook`` (``header_name``, ``prefix``,
+        ``auth_error_statuses``, ``excluded_paths``). Duck-typed so that this layer
+        never imports the token layer.
+        """
+        return self.with_auth_hook(token_manager.auth_hook(**options))
+
     def with_auth_hook(self, hook: AuthHookInterface | None) -> HttpClientConfigBuilder:
         self._values["auth_hook"] = hook
         return self

@@ -189,3 +189,16 @@ def test_cookies_are_not_carried_between_calls_or_redirect_hops(server):
     client = client_for(server)
     assert client.get("/login").json() == {"cookie": None}
     assert client.get("/whoami").json() == {"cookie": None}
+
+
+def test_token_package_and_top_level_names_import_without_django():
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    code = (
+        "import sys\n"
+        "import requestforge_django as rf\n"
+        "from requestforge_django.tokens import TokenManager, TokenFetchPipeline\n"
+        "assert rf.TokenManager is TokenManager and rf.HttpClient is not None\n"
+        "print(any(name == 'django' or name.startswith('django.') for name in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=True)
+    assert out.stdout.split() == ["False"]

@@ -67,17 +67,10 @@ class RedisServer:
         for _ in range(self.attempts):
             port = free_port(self.host)
             log = Path(self._tmpdir.name) / f"redis-{port}.log"
+            args = [binary, "--port", str(port), "--bind", self.host, "--save", "", "--appendonly", "no"]
+            args += ["--dir", self._tmpdir.name, "--logfile", str(log), "--daemonize", "no"]
             process = subprocess.Popen(
-                [
-                    binary,
-                    "--port", str(port),
-                    "--bind", self.host,
-                    "--save", "",
-                    "--appendonly", "no",
-                    "--dir", self._tmpdir.name,
-                    "--logfile", str(log),
-                    "--daemonize", "no",
-                ],  # fmt: skip
+                args,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

@@ -1,0 +1,260 @@
+"""The normalized, validated shape of the ``REQUESTFORGE`` setting, as frozen values.
+
+:func:`requestforge_django.validation.parse_settings` turns the raw dict a user wrote
+into these dataclasses: every key is present (defaults filled in), names are normalized
+(``"POST"``, ``"client_credentials"``), durations are float seconds, mappings are
+read-only. The registry builds clients and pipelines from these values only, so it never
+has to re-check a setting or know a default, and the admin can produce the same values
+from database rows.
+
+Why frozen: one ``SettingsSpec`` is shared by every thread of a process until the
+settings change, and a spec that cannot be mutated can be compared to decide whether a
+client must be rebuilt.
+
+Secrets (``client_secret``, ``password``, ``token``, ``key``) are excluded from
+``repr`` so that logging a spec never prints them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .http.retry import DEFAULT_RETRY_STATUSES
+
+__all__ = [
+    "AUTH_TYPES",
+    "BUILTIN_FETCHERS",
+    "DEFAULTS",
+    "RETRY_STRATEGIES",
+    "TOKEN_AUTH_TYPES",
+    "AuthSpec",
+    "BreakerSpec",
+    "ClientSpec",
+    "PipelineSpec",
+    "RateLimitSpec",
+    "RetrySpec",
+    "SettingsSpec",
+    "StepSpec",
+    "freeze",
+    "thaw",
+]
+
+#: Top-level keys of ``REQUESTFORGE`` and their defaults (the public contract of the setting).
+DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "CACHE": "default",  # cache alias holding tokens and locks
+        "KEY_PREFIX": "requestforge",  # prefix of every cache key
+        "ENCRYPTION_KEYS": [],  # Fernet keys for secrets stored in the database; the first encrypts
+        "REFRESH_AHEAD": 60,  # seconds before expiry a token counts as due for refresh
+        "LOCK_TIMEOUT": 30,  # seconds a cross-process token-fetch lease lives at most
+        "DEFAULT_TIMEOUT": 30.0,  # request timeout of clients that set no TIMEOUT
+        "TOKEN_DEFAULT_LIFETIME": 3600,  # lifetime of a token whose endpoint sends no expires_in
+        "WARM": None,  # names the Celery warm-up refreshes; None = every token-backed client and pipeline
+        "WARM_INTERVAL": 30,  # seconds between two warm-up runs
+        "CLIENTS": {},
+        "PIPELINES": {},
+    }
+)
+
+#: AUTH TYPEs; the first three obtain tokens from an endpoint and so need the token cache.
+AUTH_TYPES: tuple[str, ...] = ("client_credentials", "password", "pipeline", "bearer", "api_key", "basic")
+TOKEN_AUTH_TYPES: frozenset[str] = frozenset({"client_credentials", "password", "pipeline"})
+
+#: RETRY STRATEGYs, mapped by the registry onto the ``http.retry`` strategies.
+RETRY_STRATEGIES: tuple[str, ...] = ("none", "simple", "exponential")
+
+#: FETCHER values with a built-in implementation; anything else must be a dotted import path.
+BUILTIN_FETCHERS: tuple[str, ...] = ("header", "body")
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+def freeze(value: Any) -> Any:
+    """Deep read-only copy: dicts become ``MappingProxyType``, lists and tuples become tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Inverse of :func:`freeze`: plain dicts and lists, e.g. for a JSON body or ``requests``."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RetrySpec:
+    """``RETRY``: which ``http.retry`` strategy a client uses and its parameters.
+
+    ``base_delay`` is the fixed delay of ``"simple"`` and the first delay of
+    ``"exponential"`` (then multiplied by ``multiplier`` per retry, capped at
+    ``max_delay``); ``multiplier`` and ``jitter`` only apply to ``"exponential"``.
+    """
+
+    strategy: str = "exponential"
+    max_retries: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    multiplier: float = 2.0
+    jitter: bool = True
+    retry_on_status: frozenset[int] = DEFAULT_RETRY_STATUSES
+    retry_non_idempotent: bool = False
+    respect_retry_after: bool = True
+
+
+@dataclass(frozen=True)
+class BreakerSpec:
+    """``CIRCUIT_BREAKER``: open after ``failure_threshold`` consecutive failures for ``recovery_timeout`` seconds."""
+
+    failure_threshold: int = 5
+    recovery_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class RateLimitSpec:
+    """``RATE_LIMIT``: a token bucket of ``rate`` requests per second holding at most ``burst``."""
+
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class AuthSpec:
+    """``AUTH``: how a client authenticates; only the fields of its ``type`` are set.
+
+    ``credential`` names an admin-edited ``Credential`` row whose secrets replace the
+    secret fields here (which are then ``None``). ``header`` is the api_key header
+    (``"X-API-Key"`` unless ``query_param`` is set instead).
+    """
+
+    type: str
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    scope: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    key: str | None = field(default=None, repr=False)
+    header: str | None = None
+    query_param: str | None = None
+    credential: str | None = None
+    pipeline: str | None = None
+    extra_params: Mapping[str, str] = field(default_factory=_empty)
+    excluded_paths: tuple[str, ...] = ()
+
+    @property
+    def uses_tokens(self) -> bool:
+        """Whether this auth obtains tokens from an endpoint (and so needs the token cache)."""
+        return self.type in TOKEN_AUTH_TYPES
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """One entry of ``CLIENTS``: everything the registry needs to build an ``HttpClient``.
+
+    Fields mirror ``HttpClientConfigBuilder``. ``hooks`` are import strings, each
+    naming a hook class (to instantiate with no arguments) or a module-level hook
+    instance; validation has checked that each imports and implements a hook interface.
+    """
+
+    name: str
+    base_url: str
+    timeout: float | tuple[float, float] = 30.0
+    headers: Mapping[str, str] = field(default_factory=_empty)
+    verify_ssl: bool | str = True
+    client_cert: str | tuple[str, str] | None = None
+    allow_redirects: bool = True
+    max_redirects: int = 30
+    pool_connections: int = 10
+    pool_maxsize: int = 10
+    proxies: Mapping[str, str] | None = None
+    trust_env: bool = True
+    sensitive_headers: frozenset[str] = frozenset()
+    retry: RetrySpec | None = None
+    circuit_breaker: BreakerSpec | None = None
+    rate_limit: RateLimitSpec | None = None
+    auth: AuthSpec | None = None
+    hooks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One entry of a pipeline's ``STEPS``: a token fetch.
+
+    ``fetcher`` is ``"header"``, ``"body"`` or the dotted path of a custom fetcher
+    class (constructed with ``options`` as extra keyword arguments). ``ttl`` is ``None``
+    when the step should use the token's own ``expires_in`` (else
+    ``TOKEN_DEFAULT_LIFETIME``); ``timeout`` ``None`` means the fetcher's default.
+    String values inside ``headers``, ``data``, ``json`` and ``params`` may contain
+    ``{step}`` / ``{step.field}`` placeholders (the syntax of
+    ``requestforge_django.tokens.templates``) naming steps in ``depends_on``; they are
+    passed to the fetcher unrendered.
+    """
+
+    name: str
+    fetcher: str
+    url: str
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=_empty)
+    data: Mapping[str, Any] | str | None = None
+    json: Any = None
+    params: Mapping[str, Any] = field(default_factory=_empty)
+    token_header: str | None = None
+    token_field: str = "access_token"
+    token_type: str = "Bearer"
+    expires_in_field: str = "expires_in"
+    refresh_token_field: str | None = None
+    ttl: float | None = None
+    depends_on: tuple[str, ...] = ()
+    timeout: float | None = None
+    options: Mapping[str, Any] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """One entry of ``PIPELINES``: ordered steps, each depending only on earlier ones.
+
+    ``refresh_from_step`` is the step invalidated (with its dependents) when the final
+    token is rejected; ``None`` means the last step.
+    """
+
+    name: str
+    steps: tuple[StepSpec, ...]
+    refresh_from_step: str | None = None
+
+    @property
+    def step_names(self) -> list[str]:
+        return [step.name for step in self.steps]
+
+
+@dataclass(frozen=True)
+class SettingsSpec:
+    """The whole ``REQUESTFORGE`` setting, validated; durations in seconds."""
+
+    cache: str = "default"
+    key_prefix: str = "requestforge"
+    encryption_keys: tuple[str, ...] = ()
+    refresh_ahead: float = 60.0
+    lock_timeout: float = 30.0
+    default_timeout: float = 30.0
+    token_default_lifetime: float = 3600.0
+    warm: tuple[str, ...] | None = None
+    warm_interval: float = 30.0
+    clients: Mapping[str, ClientSpec] = field(default_factory=_empty)
+    pipelines: Mapping[str, PipelineSpec] = field(default_factory=_empty)
+
+    @property
+    def uses_tokens(self) -> bool:
+        """Whether any client or pipeline obtains tokens (and so needs a shared token cache)."""
+        return bool(self.pipelines) or any(c.auth is not None and c.auth.uses_tokens for c in self.clients.values())

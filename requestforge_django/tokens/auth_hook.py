@@ -1,0 +1,105 @@
+"""``TokenAuthHook``: puts a :class:`TokenManager`'s token on requests and recovers from 401s.
+
+The 401 path is where naive implementations stampede: when a token is revoked, every
+in-flight request gets a 401 at about the same time and each one "invalidates and
+refreshes", so fifty requests cause fifty token fetches, and a late one even deletes
+the token an early one just fetched. Here each thread remembers which token *it*
+sent (a thread-local: the client calls ``before_request``, sends, and calls
+``refresh_auth`` on the same thread), and ``refresh_auth`` asks the manager to
+replace exactly that token. The manager's single-flight cache turns fifty such
+requests into one fetch, and a request whose token was already replaced just reuses
+the replacement.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from ..http.exceptions import AuthenticationException, ConfigurationError
+from ..http.hooks import AuthHookInterface
+from ..http.messages import HttpRequest, HttpResponse, RequestContext
+from .data import TokenData
+from .manager import TokenManager
+
+
+class TokenAuthHook(AuthHookInterface):
+    """Adds ``<header_name>: <prefix> <token>`` from ``token_manager`` to every request.
+
+    ``prefix`` defaults to the token's own type (``"Bearer"``); pass ``""`` to send the
+    bare token (e.g. with ``header_name="X-Auth-Token"``). Responses with a status in
+    ``auth_error_statuses`` trigger one refresh and one resend by the client.
+    """
+
+    def __init__(
+        self,
+        token_manager: TokenManager,
+        *,
+        header_name: str = "Authorization",
+        prefix: str | None = None,
+        auth_error_statuses: Iterable[int] = (401,),
+        excluded_paths: Iterable[str] = (),
+    ) -> None:
+        if not isinstance(header_name, str) or not header_name.strip() or any(c in header_name for c in "\r\n:"):
+            raise ConfigurationError(f"must be a header name, got {header_name!r}", field="header_name")
+        if prefix is not None and (not isinstance(prefix, str) or "\r" in prefix or "\n" in prefix):
+            raise ConfigurationError("must be a single-line string or None", field="prefix")
+        statuses = frozenset(auth_error_statuses)
+        if not statuses or not all(isinstance(s, int) and 400 <= s <= 599 for s in statuses):
+            raise ConfigurationError(f"must be HTTP error statuses, got {sorted(statuses)!r}", field="auth_error_statuses")
+        self._manager = token_manager
+        self.header_name = header_name
+        self.prefix = prefix
+        self.auth_error_statuses = statuses
+        self.excluded_paths = _normalize_paths(excluded_paths)
+        self._sent = threading.local()
+
+    @property
+    def token_manager(self) -> TokenManager:
+        return self._manager
+
+    def header_value(self, token: TokenData) -> str:
+        """The header value for ``token`` (``"Bearer abc"``, or ``"abc"`` with an empty prefix)."""
+        prefix = token.token_type if self.prefix is None else self.prefix
+        value = f"{prefix} {token.access_token}" if prefix else token.access_token
+        if "\r" in value or "\n" in value:
+            raise AuthenticationException("token contains a line break; refusing to send it", service_name=self._manager.service_name)
+        return value
+
+    def before_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
+        token = self._manager.get_token()
+        self._sent.token = token
+        return request.with_headers({self.header_name: self.header_value(token)})
+
+    def is_auth_error(self, response: HttpResponse) -> bool:
+        return response.status_code in self.auth_error_statuses
+
+    def refresh_auth(self) -> bool:
+        """Replace the token this thread sent (single-flight); ``True``: resend the request.
+
+        Raises :class:`AuthenticationException` if no new token can be obtained, so the
+        caller learns why instead of receiving the 401 again.
+        """
+        sent: TokenData | None = getattr(self._sent, "token", None)
+        self._sent.token = None
+        self._manager.force_refresh(rejected=sent) if sent is not None else self._manager.force_refresh()
+        return True
+
+    def invalidate_auth(self) -> None:
+        self._manager.invalidate_token()
+
+    def __repr__(self) -> str:
+        return f"TokenAuthHook(service_name={self._manager.service_name!r}, header_name={self.header_name!r})"
+
+
+def _normalize_paths(paths: Iterable[str] | str) -> tuple[str, ...]:
+    """``("/health", ...)``; a bare string is one path, never its characters (``"/"`` would exclude everything)."""
+    if isinstance(paths, str):
+        paths = (paths,)
+    result = []
+    for path in paths:
+        if not isinstance(path, str) or not path.strip() or "://" in path:
+            raise ConfigurationError(f"entries must be URL paths such as '/health', got {path!r}", field="excluded_paths")
+        path = path.strip()
+        result.append(path if path.startswith("/") else f"/{path}")
+    return tuple(result)

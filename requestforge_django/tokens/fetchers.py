@@ -1,0 +1,281 @@
+"""HTTP pipeline steps: fetch a token from a response header or from a JSON body.
+
+:class:`BaseHttpTokenFetcher` builds the request (with the seed's extension points
+``_build_request_headers(context)``, ``_build_request_data``, ``_build_request_json``
+and ``_build_request_params``), sends it with its own client, and leaves extracting
+the token to a subclass. Values may contain templates such as ``"{device_token}"``
+(see :mod:`.templates`), so using an earlier step's token needs no subclass.
+
+Errors are :class:`AuthenticationException` with ``step`` set to the step name; the
+pipeline adds its own name as ``service_name``. Answer parsing (status, JSON, OAuth2
+error fields, never quoting an HTML body) is shared with the providers in :mod:`.parsing`.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from ..http.client import HttpClient
+from ..http.exceptions import HttpClientException
+from ..http.masking import is_sensitive_name
+from ..http.messages import HttpMethod, HttpRequest, HttpResponse
+from .data import TokenData
+from .interfaces import FetchContext, TokenFetcherInterface
+from .parsing import token_from_header, token_from_response, transport_error
+from .providers import build_token_client
+from .templates import compile_value, render_value
+
+
+def normalize_ttl(ttl: timedelta | float | None, *, owner: str) -> timedelta | None:
+    """``ttl`` as a positive :class:`timedelta` (numbers are seconds) or ``None``."""
+    if ttl is None:
+        return None
+    if isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
+        ttl = timedelta(seconds=ttl)
+    if not isinstance(ttl, timedelta) or ttl.total_seconds() <= 0:
+        raise ValueError(f"step {owner!r}: ttl must be a positive timedelta or number of seconds, got {ttl!r}")
+    return ttl
+
+
+def normalize_depends_on(depends_on: Iterable[str] | str | None, *, owner: str) -> tuple[str, ...]:
+    """A tuple of step names; a bare string is one name, never its characters."""
+    if depends_on is None:
+        return ()
+    names = (depends_on,) if isinstance(depends_on, str) else tuple(depends_on)
+    for dep in names:
+        if not isinstance(dep, str) or not dep:
+            raise ValueError(f"step {owner!r}: depends_on entries must be step names, got {dep!r}")
+    if owner in names:
+        raise ValueError(f"step {owner!r} depends on itself")
+    return tuple(dict.fromkeys(names))
+
+
+class BaseHttpTokenFetcher(TokenFetcherInterface):
+    """A pipeline step that obtains its token with one HTTP request to ``base_url + endpoint``."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        endpoint: str,
+        method: str = "POST",
+        request_headers: Mapping[str, str] | None = None,
+        request_data: Mapping[str, Any] | str | None = None,
+        request_json: Any = None,
+        request_params: Mapping[str, Any] | None = None,
+        ttl: timedelta | float | None = None,
+        depends_on: Iterable[str] = (),
+        token_type: str = "Bearer",
+        http_client: HttpClient | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"a step name must be a non-empty string, got {name!r}")
+        self.name = name
+        self.url = _join_url(base_url, endpoint, owner=name)
+        try:
+            self.method = HttpMethod(str(method).upper())
+        except ValueError:
+            raise ValueError(f"step {name!r}: unknown HTTP method {method!r}") from None
+        self.depends_on = normalize_depends_on(depends_on, owner=name)
+        self.ttl = normalize_ttl(ttl, owner=name)
+        if not isinstance(token_type, str):
+            raise ValueError(f"step {name!r}: token_type must be a string")
+        self.token_type = token_type
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+            raise ValueError(f"step {name!r}: timeout must be a positive number, got {timeout!r}")
+        self.timeout = float(timeout)
+        compile_kw = {"owner": name, "allowed": self.depends_on}
+        self._headers = compile_value(dict(request_headers or {}), where="request_headers", **compile_kw)
+        self._data = compile_value(request_data, where="request_data", **compile_kw)
+        self._json = compile_value(request_json, where="request_json", **compile_kw)
+        self._params = compile_value(dict(request_params or {}), where="request_params", **compile_kw)
+        self._secrets = tuple(_secret_values(request_headers, request_data, request_json, request_params))
+        self._owns_client = http_client is None
+        self._http = http_client or build_token_client(self.timeout, f"token-step:{name}")
+
+    # -- request building (extension points) ------------------------------------------------
+
+    def _build_request_headers(self, context: FetchContext | None) -> dict[str, str]:
+        headers = {k: str(v) for k, v in self._render(self._headers, context).items()}
+        if not any(k.lower() == "accept" for k in headers):
+            headers["Accept"] = "application/json"
+        return headers
+
+    def _build_request_data(self, context: FetchContext | None) -> Any:
+        return self._render(self._data, context)
+
+    def _build_request_json(self, context: FetchContext | None) -> Any:
+        return self._render(self._json, context)
+
+    def _build_request_params(self, context: FetchContext | None) -> dict[str, Any] | None:
+        return self._render(self._params, context) or None
+
+    def _build_request(self, context: FetchContext) -> HttpRequest:
+        return HttpRequest(
+            self.method,
+            self.url,
+            headers=self._build_request_headers(context),
+            params=self._build_request_params(context),
+            json_data=self._build_request_json(context),
+            data=self._build_request_data(context),
+            timeout=self.timeout,
+        )
+
+    def _render(self, compiled: Any, context: FetchContext | None) -> Any:
+        return render_value(compiled, context if context is not None else FetchContext(), owner=self.name)
+
+    # -- fetching --------------------------------------------------------------------------
+
+    def fetch(self, context: FetchContext) -> TokenData:
+        request = self._build_request(context)
+        try:
+            response = self._http.request(request)
+        except HttpClientException as exc:
+            raise transport_error(exc, service_name=None, step=self.name, url=self.url) from exc
+        return self._extract_token(response, context)
+
+    @abstractmethod
+    def _extract_token(self, response: HttpResponse, context: FetchContext) -> TokenData:
+        """Turn the endpoint's answer into this step's token (raise :class:`AuthenticationException` if it cannot)."""
+
+    def close(self) -> None:
+        """Close the private HTTP client (a client passed in belongs to the caller)."""
+        if self._owns_client:
+            self._http.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, url={self.url!r}, method={self.method.value!r}, depends_on={self.depends_on!r})"
+
+
+class HeaderTokenFetcher(BaseHttpTokenFetcher):
+    """Takes the token from a response header (``token_header``, e.g. ``"X-Device-Token"``).
+
+    The token expires after ``default_lifetime`` seconds if given, otherwise only the
+    step's ``ttl`` bounds how long it is cached.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        endpoint: str,
+        method: str = "POST",
+        request_headers: Mapping[str, str] | None = None,
+        request_data: Mapping[str, Any] | str | None = None,
+        request_json: Any = None,
+        request_params: Mapping[str, Any] | None = None,
+        ttl: timedelta | float | None = None,
+        depends_on: Iterable[str] = (),
+        token_type: str = "Bearer",
+        http_client: HttpClient | None = None,
+        timeout: float = 10.0,
+        *,
+        token_header: str,
+        default_lifetime: float | None = None,
+    ) -> None:
+        if not isinstance(token_header, str) or not token_header.strip():
+            raise ValueError(f"step {name!r}: token_header must be a header name, got {token_header!r}")
+        self.token_header = token_header
+        self.default_lifetime = default_lifetime
+        super().__init__(
+            name, base_url, endpoint, method, request_headers, request_data, request_json, request_params,
+            ttl, depends_on, token_type, http_client, timeout,
+        )  # fmt: skip
+
+    def _extract_token(self, response: HttpResponse, context: FetchContext) -> TokenData:
+        return token_from_header(
+            response,
+            self.token_header,
+            service_name=None,
+            step=self.name,
+            token_type=self.token_type,
+            lifetime=self.default_lifetime,
+            clock=context.clock,
+            secrets=self._secrets,
+        )
+
+
+class BodyTokenFetcher(BaseHttpTokenFetcher):
+    """Takes the token from the JSON body; field names may be dotted paths (``"data.auth.token"``).
+
+    ``expires_in_field`` (dotted too) gives the lifetime; without it the token
+    expires after ``default_lifetime`` seconds if given, else only ``ttl`` bounds it.
+    The step's ``token_type`` is used whatever the body says.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        endpoint: str,
+        method: str = "POST",
+        request_headers: Mapping[str, str] | None = None,
+        request_data: Mapping[str, Any] | str | None = None,
+        request_json: Any = None,
+        request_params: Mapping[str, Any] | None = None,
+        ttl: timedelta | float | None = None,
+        depends_on: Iterable[str] = (),
+        token_type: str = "Bearer",
+        http_client: HttpClient | None = None,
+        timeout: float = 10.0,
+        *,
+        token_field: str = "access_token",
+        expires_in_field: str = "expires_in",
+        refresh_token_field: str | None = None,
+        default_lifetime: float | None = None,
+    ) -> None:
+        for label, value in (("token_field", token_field), ("expires_in_field", expires_in_field)):
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"step {name!r}: {label} must be a non-empty field path, got {value!r}")
+        self.token_field = token_field
+        self.expires_in_field = expires_in_field
+        self.refresh_token_field = refresh_token_field
+        self.default_lifetime = default_lifetime
+        super().__init__(
+            name, base_url, endpoint, method, request_headers, request_data, request_json, request_params,
+            ttl, depends_on, token_type, http_client, timeout,
+        )  # fmt: skip
+
+    def _extract_token(self, response: HttpResponse, context: FetchContext) -> TokenData:
+        return token_from_response(
+            response,
+            service_name=None,
+            step=self.name,
+            token_field=self.token_field,
+            expires_in_field=self.expires_in_field,
+            refresh_token_field=self.refresh_token_field,
+            token_type=self.token_type,
+            default_lifetime=self.default_lifetime,
+            clock=context.clock,
+            secrets=self._secrets,
+        )
+
+
+def _join_url(base_url: str, endpoint: str, *, owner: str) -> str:
+    if not isinstance(endpoint, str) or not isinstance(base_url, str):
+        raise ValueError(f"step {owner!r}: base_url and endpoint must be strings")
+    if endpoint.startswith(("http://", "https://")):
+        return endpoint
+    if not base_url.startswith(("http://", "https://")):
+        raise ValueError(f"step {owner!r}: base_url must start with http:// or https://, got {base_url!r}")
+    if not endpoint:
+        return base_url
+    return f"{base_url.rstrip('/')}/{endpoint.lstrip('/')}"
+
+
+def _secret_values(*values: Any) -> Iterable[str]:
+    """Literal string values under secret-looking names, to scrub from quoted error text."""
+    for value in values:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(item, str) and isinstance(key, str) and is_sensitive_name(key) and "{" not in item:
+                    yield item
+                elif isinstance(item, (Mapping, list)):
+                    yield from _secret_values(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from _secret_values(item)

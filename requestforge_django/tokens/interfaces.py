@@ -1,0 +1,99 @@
+"""The two plug-in points of the token layer, and the context a pipeline step sees.
+
+* :class:`TokenProviderInterface`: where a :class:`TokenManager` gets tokens from
+  (OAuth2 grants, a pipeline, anything custom).
+* :class:`TokenFetcherInterface`: one step of a :class:`TokenFetchPipeline`.
+* :class:`FetchContext`: the tokens of the steps already run, handed to the next step.
+
+They live apart from their implementations so custom providers and fetchers depend
+on a few small contracts, not on the HTTP machinery of the built-in ones.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .data import Clock, TokenData, system_clock
+
+
+class TokenProviderInterface(ABC):
+    """Obtains tokens for one service; :class:`TokenManager` decides *when* (caching, locking)."""
+
+    @property
+    @abstractmethod
+    def service_name(self) -> str:
+        """Names the service in cache keys, logs and :class:`AuthenticationException`."""
+
+    @abstractmethod
+    def fetch_token(self) -> TokenData:
+        """Obtain a brand-new token; raise :class:`AuthenticationException` on failure."""
+
+    def refresh_token(self, current: TokenData) -> TokenData:
+        """Obtain a token replacing ``current`` (e.g. an OAuth2 refresh grant); default: :meth:`fetch_token`."""
+        return self.fetch_token()
+
+    def invalidate(self) -> None:
+        """Forget tokens the provider caches itself, so the next fetch really asks the server.
+
+        The manager calls this when its token is invalidated or rejected. Plain
+        providers cache nothing (no-op); :class:`PipelineTokenProvider` invalidates its
+        pipeline steps, otherwise a 401 would be "fixed" with the same cached token.
+        """
+        return None
+
+
+class TokenFetcherInterface(ABC):
+    """One step of a pipeline: fetch a token, possibly using earlier steps' tokens.
+
+    ``name`` identifies the step (cache key, context key, error reports);
+    ``depends_on`` names earlier steps whose tokens :meth:`fetch` needs; ``ttl`` caps
+    how long the step's token is cached (the token's own shorter expiry wins).
+    Plain class or instance attributes are fine.
+    """
+
+    name: str
+    depends_on: tuple[str, ...] = ()
+    ttl: timedelta | None = None
+
+    @abstractmethod
+    def fetch(self, context: FetchContext) -> TokenData:
+        """Fetch this step's token; dependencies are in ``context``. Raise :class:`AuthenticationException` on failure."""
+
+
+@dataclass
+class FetchContext:
+    """The tokens obtained so far in one pipeline execution, by step name.
+
+    Mutable and private to one execution (never shared between threads).
+    ``metadata`` is scratch space for custom fetchers; ``clock`` is the pipeline's,
+    so fetchers compute expiry with the same notion of "now" as the cache.
+    Supports ``"step" in context`` and ``context["step"]`` like a dict.
+    """
+
+    tokens: dict[str, TokenData] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    clock: Clock = system_clock
+
+    def add_token(self, name: str, token: TokenData) -> None:
+        self.tokens[name] = token
+
+    def get_token(self, name: str) -> TokenData | None:
+        return self.tokens.get(name)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tokens
+
+    def __getitem__(self, name: str) -> TokenData:
+        try:
+            return self.tokens[name]
+        except KeyError:
+            raise KeyError(f"no token for step {name!r} in this pipeline execution") from None
+
+    def __repr__(self) -> str:
+        return f"FetchContext(steps={list(self.tokens)!r}, metadata_keys={list(self.metadata)!r})"

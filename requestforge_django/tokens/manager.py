@@ -1,0 +1,177 @@
+"""``TokenManager``: one service's token, cached, renewed ahead of expiry, fetched once.
+
+The manager owns the *policy* (which provider call renews a token, how a refresh
+token is kept); :class:`~.single_flight.SingleFlightTokenCache` owns the *mechanics*
+(lock-free hits, one fetch per key across threads and processes, refresh-ahead,
+stale-if-error). See that module for the algorithm.
+
+Which provider call renews a token:
+
+* nothing cached: ``provider.fetch_token()``;
+* a cached token with a ``refresh_token`` (expired, due, forced or rejected):
+  ``provider.refresh_token(current)``; if that grant fails, ``fetch_token()``. A
+  refresh answer without a new refresh token keeps the old one (rotation-safe);
+* forced or rejected: ``provider.invalidate()`` first, so a provider with its own
+  cache (a pipeline) really fetches instead of handing back the same token.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ..http.exceptions import AuthenticationException
+from .data import Clock, TokenData
+from .interfaces import TokenProviderInterface
+from .observer import TokenObserver
+from .single_flight import FetchReason, SingleFlightTokenCache
+from .storage import InMemoryTokenStorage, TokenStorageInterface
+
+if TYPE_CHECKING:
+    from .auth_hook import TokenAuthHook
+
+logger = logging.getLogger("requestforge_django.tokens")
+
+
+class TokenManager:
+    """Caches and renews the token of one provider; share one instance between threads.
+
+    ``storage`` defaults to a private :class:`InMemoryTokenStorage`; pass a shared
+    storage (the Django cache) so every process uses, and fetches, one token.
+    ``refresh_ahead`` is how many seconds before expiry a token is renewed (by one
+    caller, while the others keep using it); ``lock_timeout`` bounds one fetch and the
+    cross-process lease. ``observer`` hears about obtained, invalidated and failed tokens.
+    """
+
+    def __init__(
+        self,
+        provider: TokenProviderInterface,
+        storage: TokenStorageInterface | None = None,
+        *,
+        refresh_ahead: float = 60.0,
+        lock_timeout: float = 30.0,
+        local_ttl: float = 1.0,
+        cache_key: str | None = None,
+        observer: TokenObserver | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(provider, TokenProviderInterface):
+            raise TypeError(f"provider must implement TokenProviderInterface, got {type(provider).__name__}")
+        self._provider = provider
+        self._service_name = provider.service_name
+        self._key = cache_key or f"token:{self._service_name}"
+        self._cache = SingleFlightTokenCache(
+            storage if storage is not None else InMemoryTokenStorage(),
+            refresh_ahead=refresh_ahead,
+            lock_timeout=lock_timeout,
+            observer=observer,
+            clock=clock,
+            local_ttl=local_ttl,
+        )
+
+    # -- identity ------------------------------------------------------------------------
+
+    @property
+    def service_name(self) -> str:
+        return self._service_name
+
+    @property
+    def provider(self) -> TokenProviderInterface:
+        return self._provider
+
+    @property
+    def storage(self) -> TokenStorageInterface:
+        return self._cache.storage
+
+    @property
+    def cache_key(self) -> str:
+        return self._key
+
+    @property
+    def cache(self) -> SingleFlightTokenCache:
+        return self._cache
+
+    # -- tokens --------------------------------------------------------------------------
+
+    def get_token(self) -> TokenData:
+        """A valid token: cached if possible, otherwise fetched once for all concurrent callers.
+
+        Raises :class:`AuthenticationException` only when no valid token can be had.
+        """
+        return self._cache.get(self._key, self._obtain, service_name=self._service_name)
+
+    def peek_token(self) -> TokenData | None:
+        """The cached token (possibly expired), without fetching: for status pages and commands."""
+        return self._cache.peek(self._key)
+
+    def invalidate_token(self) -> None:
+        """Forget the token in every process sharing the storage (and in the provider's own cache)."""
+        self._cache.invalidate(self._key)
+        self._provider.invalidate()
+
+    def force_refresh(self, rejected: TokenData | None = None) -> TokenData:
+        """A token newer than the current one, single-flight.
+
+        Without arguments: replace the token cached at call time. Ten threads calling
+        this together cause one fetch and all get its result; a call made after a
+        replacement gets the replacement if it is newer than what the caller saw. On
+        failure the current token stays cached and the exception is raised.
+
+        ``rejected`` is a token the server refused (what :class:`TokenAuthHook` passes
+        after a 401): if the cache already holds a different valid token it is
+        returned without fetching; if the fetch fails, ``rejected`` is removed from the
+        cache so it is not sent again.
+        """
+        if rejected is None:
+            return self._cache.refresh(self._key, self._obtain, service_name=self._service_name)
+        return self._cache.refresh(self._key, self._obtain, stale=rejected, rejected=True, service_name=self._service_name)
+
+    def auth_hook(self, **kwargs: Any) -> TokenAuthHook:
+        """A :class:`TokenAuthHook` over this manager (lets ``http`` config builders stay import-free of ``tokens``)."""
+        from .auth_hook import TokenAuthHook
+
+        return TokenAuthHook(self, **kwargs)
+
+    # -- the fetch policy (runs in the one leading caller) -------------------------------------
+
+    def _obtain(self, current: TokenData | None, reason: FetchReason) -> TokenData:
+        try:
+            if reason in (FetchReason.FORCED, FetchReason.REJECTED):
+                self._provider.invalidate()
+            has_refresh_token = current is not None and bool(current.refresh_token)
+            token = self._refresh_grant(current) if has_refresh_token else self._provider.fetch_token()  # type: ignore[arg-type]
+        except AuthenticationException as exc:
+            if exc.service_name is None:
+                exc.service_name = self._service_name
+            raise
+        except Exception as exc:
+            raise AuthenticationException(
+                f"Token provider {type(self._provider).__name__} failed ({type(exc).__name__})",
+                service_name=self._service_name,
+                original=exc,
+            ) from exc
+        if not isinstance(token, TokenData):
+            raise AuthenticationException(
+                f"Token provider {type(self._provider).__name__} returned {type(token).__name__}, not TokenData",
+                service_name=self._service_name,
+            )
+        return token
+
+    def _refresh_grant(self, current: TokenData) -> TokenData:
+        try:
+            token = self._provider.refresh_token(current)
+        except Exception as exc:
+            logger.warning(
+                "Refresh grant for %s failed (%s); fetching a new token instead",
+                self._service_name,
+                str(exc) if isinstance(exc, AuthenticationException) else type(exc).__name__,
+            )
+            return self._provider.fetch_token()
+        if isinstance(token, TokenData) and token.refresh_token is None:
+            # Servers that do not rotate refresh tokens omit them from the answer.
+            token = replace(token, refresh_token=current.refresh_token)
+        return token
+
+    def __repr__(self) -> str:
+        return f"TokenManager(service_name={self._service_name!r}, cache_key={self._key!r}, storage={self.storage!r})"
