@@ -18,6 +18,7 @@ Which provider call renews a token:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,9 @@ class TokenManager:
     ``refresh_ahead`` is how many seconds before expiry a token is renewed (by one
     caller, while the others keep using it); ``lock_timeout`` bounds one fetch and the
     cross-process lease. ``observer`` hears about obtained, invalidated and failed tokens.
+    ``local_ttl`` is how long this process reuses a token it read from the storage
+    without reading again (see :mod:`.single_flight`); ``run_renewal`` runs a
+    refresh-ahead renewal (default: a daemon thread, so no caller waits for it).
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class TokenManager:
         refresh_ahead: float = 60.0,
         lock_timeout: float = 30.0,
         local_ttl: float = 1.0,
+        run_renewal: Callable[[Callable[[], None]], None] | None = None,
         cache_key: str | None = None,
         observer: TokenObserver | None = None,
         clock: Clock | None = None,
@@ -68,6 +73,7 @@ class TokenManager:
             observer=observer,
             clock=clock,
             local_ttl=local_ttl,
+            run_renewal=run_renewal,
         )
 
     # -- identity ------------------------------------------------------------------------

@@ -21,7 +21,7 @@ dependents.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ..http.exceptions import AuthenticationException
 from .data import Clock, TokenData, system_clock
@@ -54,6 +54,7 @@ class TokenFetchPipeline:
         refresh_ahead: float = 60.0,
         lock_timeout: float = 30.0,
         local_ttl: float = 1.0,
+        run_renewal: Callable[[Callable[[], None]], None] | None = None,
         observer: TokenObserver | None = None,
         clock: Clock | None = None,
         name: str | None = None,
@@ -75,6 +76,7 @@ class TokenFetchPipeline:
             observer=observer,
             clock=self._clock,
             local_ttl=local_ttl,
+            run_renewal=run_renewal,
         )
 
     # -- description -----------------------------------------------------------------------

@@ -105,6 +105,8 @@ CURRENT = _Current()
 class _Outcome:
     token: TokenData
     fetched: bool
+    failed: bool = False  #: a renewal was tried and failed; ``token`` is the still-valid old one
+    busy: bool = False  #: another process holds the lease (it is renewing)
 
 
 class SingleFlightTokenCache:
@@ -127,6 +129,7 @@ class SingleFlightTokenCache:
         refresh_retry_interval: float = 5.0,
         local_ttl: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        run_renewal: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         if not isinstance(storage, TokenStorageInterface):
             raise TypeError(f"storage must implement TokenStorageInterface, got {type(storage).__name__}")
@@ -152,6 +155,7 @@ class SingleFlightTokenCache:
         self._flights: dict[str, Future[_Outcome]] = {}
         self._ahead_not_before: dict[str, datetime] = {}
         self._local_ttl = timedelta(seconds=local_ttl)
+        self._run_renewal = run_renewal or _in_background
         self._recent: dict[str, tuple[TokenData, datetime]] = {}
 
     # -- configuration ---------------------------------------------------------------
@@ -285,25 +289,45 @@ class SingleFlightTokenCache:
         return token is not None and not token.is_expiring(0.0, now)
 
     def _refresh_ahead_once(self, key: str, fetch: FetchFunction, current: TokenData, now: datetime) -> TokenData:
-        """Renew a valid-but-due token if nobody else is doing it; never wait for anybody."""
+        """Start renewing a valid-but-due token unless it is being renewed; return ``current`` at once.
+
+        The renewal runs in the background (``run_renewal``), so not even the caller
+        that noticed the window waits for the token endpoint.
+        """
         with self._mutex:
             if key in self._flights:
                 return current  # this process is already fetching the key
             not_before = self._ahead_not_before.get(key)
             if not_before is not None and now < not_before:
-                return current  # a renewal was attempted moments ago
-            self._ahead_not_before[key] = now + self._retry_interval
+                return current  # a renewal failed moments ago, or another process is renewing
             flight: Future[_Outcome] = Future()
             self._flights[key] = flight
+        self._run_renewal(lambda: self._renew(key, fetch, current, flight))
+        if flight.done() and flight.exception() is None:
+            return flight.result().token  # a synchronous runner already has the answer
+        return current
+
+    def _renew(self, key: str, fetch: FetchFunction, current: TokenData, flight: Future[_Outcome]) -> None:
         outcome: _Outcome | None = None
         error: BaseException | None = None
         try:
             outcome = self._lead_ahead(key, fetch, current)
-            return outcome.token
         except BaseException as exc:
             error = exc
-            raise
+            logger.warning("Renewing token %s failed unexpectedly (%s)", key, _describe(exc))
         finally:
+            if outcome is not None and outcome.fetched:
+                self._remember(key, outcome.token)
+            backoff = None
+            if error is not None or (outcome is not None and outcome.failed):
+                backoff = self._retry_interval
+            elif outcome is not None and outcome.busy:
+                backoff = min(self._retry_interval, _LEASE_BUSY_BACKOFF)
+            with self._mutex:
+                if backoff is None:
+                    self._ahead_not_before.pop(key, None)
+                else:
+                    self._ahead_not_before[key] = self._clock() + backoff
             self._finish(key, flight, outcome, error)
 
     def _lead_ahead(self, key: str, fetch: FetchFunction, current: TokenData) -> _Outcome:
@@ -311,14 +335,14 @@ class SingleFlightTokenCache:
         try:
             lease = self._storage.lock(key, self._lock_timeout)
             if lease is not None and not lease.acquire(blocking=False):
-                return _Outcome(current, fetched=False)  # another process is renewing it
+                return _Outcome(current, fetched=False, busy=True)  # another process is renewing it
             stored = self._storage.get(key)
         except Exception as exc:
             # A storage hiccup must not fail a caller who holds a valid token: renew later.
             if lease is not None:
                 lease.release()
             logger.warning("Could not start renewing token %s (%s); serving the cached token", key, _describe(exc))
-            return _Outcome(current, fetched=False)
+            return _Outcome(current, fetched=False, failed=True)
         try:
             now = self._clock()
             if self._accept_valid(stored, now) and not self.is_due(stored, now):  # type: ignore[arg-type]
@@ -453,7 +477,7 @@ class SingleFlightTokenCache:
                     _describe(exc),
                     current.seconds_left(now) or 0.0,
                 )
-                return _Outcome(current, fetched=False)
+                return _Outcome(current, fetched=False, failed=True)
             logger.warning("Fetching token %s failed (%s: %s)", key, reason.value, _describe(exc))
             if rejected and stale is not None and self._storage.get(key) == stale:
                 self.invalidate(key)  # never send a token the server refused again
@@ -480,6 +504,15 @@ class SingleFlightTokenCache:
 
     def __repr__(self) -> str:
         return f"SingleFlightTokenCache(storage={self._storage!r}, refresh_ahead={self._refresh_ahead}, lock_timeout={self._lock_timeout})"
+
+
+#: How long to leave a due token alone after finding another process renewing it.
+_LEASE_BUSY_BACKOFF = timedelta(seconds=1)
+
+
+def _in_background(job: Callable[[], None]) -> None:
+    """Run a refresh-ahead renewal on a daemon thread (renewals are rare: one per token lifetime)."""
+    threading.Thread(target=job, name="requestforge-token-renewal", daemon=True).start()
 
 
 def _describe(exc: BaseException) -> str:

@@ -21,6 +21,11 @@ T0 = datetime(2030, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 WAIT = 10.0  # generous upper bound for Event waits; tests normally finish in milliseconds
 
 
+def run_now(job: Callable[[], None]) -> None:
+    """Run refresh-ahead renewals synchronously, so tests can assert their result right away."""
+    job()
+
+
 class FakeClock:
     """A clock that only moves when told to."""
 

@@ -11,12 +11,13 @@ from datetime import timedelta
 
 from requestforge_django.tokens import TokenFetchPipeline, TokenManager
 
-from .fakes import WAIT, FakeClock, FakeProvider, FakeStep, SharedBackend, SharedLeaseStorage, run_threads
+from .fakes import WAIT, FakeClock, FakeProvider, FakeStep, SharedBackend, SharedLeaseStorage, run_now, run_threads
 
 
 def two_managers(clock: FakeClock, **kw):
     backend = SharedBackend()
     providers = [FakeProvider(clock), FakeProvider(clock)]
+    kw.setdefault("run_renewal", run_now)
     managers = [TokenManager(p, SharedLeaseStorage(backend), clock=clock, **kw) for p in providers]
     return backend, providers, managers
 

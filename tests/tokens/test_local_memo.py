@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from requestforge_django.tokens import InMemoryTokenStorage, TokenData, TokenManager
-from tests.tokens.fakes import FakeClock, FakeProvider
+from tests.tokens.fakes import FakeClock, FakeProvider, run_now
 
 
 class CountingStorage(InMemoryTokenStorage):
@@ -22,8 +22,8 @@ def two_processes(local_ttl: float = 1.0):
     clock = FakeClock()
     storage = CountingStorage()
     provider = FakeProvider(clock)
-    first = TokenManager(provider, storage, clock=clock, local_ttl=local_ttl, refresh_ahead=60)
-    second = TokenManager(provider, storage, clock=clock, local_ttl=local_ttl, refresh_ahead=60)
+    first = TokenManager(provider, storage, clock=clock, local_ttl=local_ttl, refresh_ahead=60, run_renewal=run_now)
+    second = TokenManager(provider, storage, clock=clock, local_ttl=local_ttl, refresh_ahead=60, run_renewal=run_now)
     return clock, storage, provider, first, second
 
 

@@ -21,7 +21,7 @@ from requestforge_django.tokens import (
     TokenManager,
 )
 
-from .fakes import T0, WAIT, CountingStorage, FakeClock, FakeStep, RecordingObserver, run_threads
+from .fakes import T0, WAIT, CountingStorage, FakeClock, FakeStep, RecordingObserver, run_now, run_threads
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def storage():
 
 @pytest.fixture
 def pipeline(steps, storage, clock):
-    return TokenFetchPipeline(steps, storage, cache_key_prefix="partner", clock=clock, refresh_ahead=60)
+    return TokenFetchPipeline(steps, storage, cache_key_prefix="partner", clock=clock, refresh_ahead=60, run_renewal=run_now)
 
 
 def calls(steps) -> list[int]:
