@@ -17,6 +17,7 @@ their own process so they do not compete with the measuring threads for the GIL.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import statistics
 import sys
 import threading
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             refresh_ahead=args.refresh_ahead,
             cache_key=f"rollover-{uuid.uuid4().hex}",
         )
-        config = HttpClientConfigBuilder().with_base_url(server.url).with_auth_hook(TokenAuthHook(manager)).build()
+        config = HttpClientConfigBuilder().with_base_url(server.url).with_timeout(5.0).with_auth_hook(TokenAuthHook(manager)).build()
         client = HttpClient(config)
 
         manager.get_token()  # warm: the run measures rollovers, not the cold start
@@ -91,11 +92,17 @@ def main(argv: list[str] | None = None) -> int:
                 statuses.extend(code for _, code in mine)
                 errors.extend(failures)
 
-        threads = [threading.Thread(target=caller, name=f"caller-{i}") for i in range(args.threads)]
+        threads = [threading.Thread(target=caller, name=f"caller-{i}", daemon=True) for i in range(args.threads)]
         for thread in threads:
             thread.start()
+        give_up = time.monotonic() + args.duration + 60
         for thread in threads:
-            thread.join()
+            thread.join(timeout=max(0.0, give_up - time.monotonic()))
+        hung = [thread.name for thread in threads if thread.is_alive()]
+        if hung:  # a stuck call is a finding, not a reason for the benchmark to hang forever
+            faulthandler.dump_traceback(all_threads=True)
+            print(f"HUNG: {hung} still inside a call {args.duration + 60:.0f} s after the start", file=sys.stderr)
+            return 2
         client.close()
         stats = server.stats()
 

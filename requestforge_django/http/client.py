@@ -34,6 +34,10 @@ from .transport import Transport
 
 logger = logging.getLogger("requestforge_django.http")
 
+Params = Mapping[str, Any] | None
+Headers = Mapping[str, str] | None
+Timeout = float | tuple[float, float] | None
+
 
 class HttpClient:
     """A thread-safe HTTP client built from a frozen :class:`HttpClientConfig`."""
@@ -94,63 +98,39 @@ class HttpClient:
         self.close()
 
     # -- verbs ------------------------------------------------------------------
-    def get(
-        self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None
-    ) -> HttpResponse:
-        return self.request(HttpRequest(HttpMethod.GET, url, headers or {}, params, timeout=timeout))
+    def get(self, url: str, params: Params = None, headers: Headers = None, timeout: Timeout = None) -> HttpResponse:
+        return self._verb(HttpMethod.GET, url, params, headers, timeout)
 
-    def head(
-        self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None
-    ) -> HttpResponse:
-        return self.request(HttpRequest(HttpMethod.HEAD, url, headers or {}, params, timeout=timeout))
+    def head(self, url: str, params: Params = None, headers: Headers = None, timeout: Timeout = None) -> HttpResponse:
+        return self._verb(HttpMethod.HEAD, url, params, headers, timeout)
 
-    def options(
-        self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None
-    ) -> HttpResponse:
-        return self.request(HttpRequest(HttpMethod.OPTIONS, url, headers or {}, params, timeout=timeout))
+    def options(self, url: str, params: Params = None, headers: Headers = None, timeout: Timeout = None) -> HttpResponse:
+        return self._verb(HttpMethod.OPTIONS, url, params, headers, timeout)
 
     def delete(
-        self,
-        url: str,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        json_data: Any = None,
+        self, url: str, params: Params = None, headers: Headers = None, timeout: Timeout = None, json_data: Any = None
     ) -> HttpResponse:
-        return self.request(HttpRequest(HttpMethod.DELETE, url, headers or {}, params, json_data=json_data, timeout=timeout))
+        return self._verb(HttpMethod.DELETE, url, params, headers, timeout, json_data)
 
     def post(
-        self,
-        url: str,
-        json_data: Any = None,
-        data: Any = None,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        self, url: str, json_data: Any = None, data: Any = None, params: Params = None, headers: Headers = None, timeout: Timeout = None
     ) -> HttpResponse:
-        return self.request(HttpRequest(HttpMethod.POST, url, headers or {}, params, json_data, data, timeout))
+        return self._verb(HttpMethod.POST, url, params, headers, timeout, json_data, data)
 
     def put(
-        self,
-        url: str,
-        json_data: Any = None,
-        data: Any = None,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        self, url: str, json_data: Any = None, data: Any = None, params: Params = None, headers: Headers = None, timeout: Timeout = None
     ) -> HttpResponse:
-        return self.request(HttpRequest(HttpMethod.PUT, url, headers or {}, params, json_data, data, timeout))
+        return self._verb(HttpMethod.PUT, url, params, headers, timeout, json_data, data)
 
     def patch(
-        self,
-        url: str,
-        json_data: Any = None,
-        data: Any = None,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        self, url: str, json_data: Any = None, data: Any = None, params: Params = None, headers: Headers = None, timeout: Timeout = None
     ) -> HttpResponse:
-        return self.request(HttpRequest(HttpMethod.PATCH, url, headers or {}, params, json_data, data, timeout))
+        return self._verb(HttpMethod.PATCH, url, params, headers, timeout, json_data, data)
+
+    def _verb(
+        self, method: HttpMethod, url: str, params: Params, headers: Headers, timeout: Timeout, json_data: Any = None, data: Any = None
+    ) -> HttpResponse:
+        return self.request(HttpRequest(method, url, headers or {}, params, json_data, data, timeout))
 
     # -- the lifecycle ----------------------------------------------------------------
     def request(self, request: HttpRequest) -> HttpResponse:
