@@ -114,18 +114,31 @@ class RetrySpec:
 
 @dataclass(frozen=True)
 class BreakerSpec:
-    """``CIRCUIT_BREAKER``: open after ``failure_threshold`` consecutive failures for ``recovery_timeout`` seconds."""
+    """``CIRCUIT_BREAKER``: open after ``failure_threshold`` consecutive failures for ``recovery_timeout`` seconds.
+
+    ``shared``: keep the state in the token cache so every process sees one breaker
+    (one process's failures open it for all); otherwise each process counts alone.
+    """
 
     failure_threshold: int = 5
     recovery_timeout: float = 30.0
+    shared: bool = False
 
 
 @dataclass(frozen=True)
 class RateLimitSpec:
-    """``RATE_LIMIT``: a token bucket of ``rate`` requests per second holding at most ``burst``."""
+    """``RATE_LIMIT``: a token bucket of ``rate`` requests per second holding at most ``burst``.
+
+    ``wait``: a request without a permit waits for one (at most ``max_wait`` seconds,
+    ``None`` = as long as it takes) instead of failing with ``RateLimitExceeded``.
+    ``shared``: one bucket for all processes, kept in the token cache.
+    """
 
     rate: float
     burst: int
+    wait: bool = True
+    max_wait: float | None = None
+    shared: bool = False
 
 
 @dataclass(frozen=True)

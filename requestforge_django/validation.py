@@ -306,8 +306,8 @@ RETRY_UNUSED: Mapping[str, frozenset[str]] = MappingProxyType(
         "exponential": frozenset(),
     }
 )
-BREAKER_KEYS: tuple[str, ...] = ("FAILURE_THRESHOLD", "RECOVERY_TIMEOUT")
-RATE_LIMIT_KEYS: tuple[str, ...] = ("RATE", "BURST")
+BREAKER_KEYS: tuple[str, ...] = ("FAILURE_THRESHOLD", "RECOVERY_TIMEOUT", "SHARED")
+RATE_LIMIT_KEYS: tuple[str, ...] = ("RATE", "BURST", "WAIT", "MAX_WAIT", "SHARED")
 
 _SECRET_AUTH_KEYS = ("CLIENT_ID", "CLIENT_SECRET", "USERNAME", "PASSWORD", "TOKEN", "KEY")
 #: AUTH keys each TYPE accepts (besides TYPE).
@@ -837,6 +837,7 @@ class _Validator:
         return BreakerSpec(
             failure_threshold=self.read(raw, "FAILURE_THRESHOLD", path, self.positive_int, 5),
             recovery_timeout=self.read(raw, "RECOVERY_TIMEOUT", path, self.number, 30.0),
+            shared=self.read(raw, "SHARED", path, self.boolean, False),
         )
 
     def rate_limit(self, value: Any, path: Path) -> Any:
@@ -846,7 +847,13 @@ class _Validator:
         self.keys(raw, path, RATE_LIMIT_KEYS)
         rate = self.required(raw, "RATE", path, self.number, " (requests per second)")
         rate = 1.0 if rate is _INVALID else rate
-        return RateLimitSpec(rate=rate, burst=self.read(raw, "BURST", path, self.positive_int, max(1, math.ceil(rate))))
+        return RateLimitSpec(
+            rate=rate,
+            burst=self.read(raw, "BURST", path, self.positive_int, max(1, math.ceil(rate))),
+            wait=self.read(raw, "WAIT", path, self.boolean, True),
+            max_wait=self.read(raw, "MAX_WAIT", path, self.optional(self.non_negative), None),
+            shared=self.read(raw, "SHARED", path, self.boolean, False),
+        )
 
     def hooks(self, value: Any, path: Path) -> Any:
         items = self.str_list(value, path)

@@ -12,8 +12,9 @@ from .interfaces import FetchContext, TokenFetcherInterface, TokenProviderInterf
 from .manager import TokenManager
 from .observer import CallbackTokenObserver, TokenObserver
 from .pipeline import PipelineConfigurationError, PipelineTokenProvider, TokenFetchPipeline
+from .pipeline_manager import PipelineTokenManager
 from .providers import ClientCredentialsTokenProvider, OAuth2TokenProvider, PasswordGrantTokenProvider
-from .single_flight import CURRENT, FetchReason, SingleFlightTokenCache
+from .single_flight import CURRENT, FetchReason, RenewResult, SingleFlightTokenCache
 from .storage import InMemoryTokenStorage, TokenLock, TokenStorageInterface
 
 __all__ = [
@@ -30,7 +31,9 @@ __all__ = [
     "OAuth2TokenProvider",
     "PasswordGrantTokenProvider",
     "PipelineConfigurationError",
+    "PipelineTokenManager",
     "PipelineTokenProvider",
+    "RenewResult",
     "SingleFlightTokenCache",
     "TokenAuthHook",
     "TokenData",

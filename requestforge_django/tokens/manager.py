@@ -26,7 +26,7 @@ from ..http.exceptions import AuthenticationException
 from .data import Clock, TokenData
 from .interfaces import TokenProviderInterface
 from .observer import TokenObserver
-from .single_flight import FetchReason, SingleFlightTokenCache
+from .single_flight import FetchReason, RenewResult, SingleFlightTokenCache
 from .storage import InMemoryTokenStorage, TokenStorageInterface
 
 if TYPE_CHECKING:
@@ -111,10 +111,14 @@ class TokenManager:
         """The cached token (possibly expired), without fetching: for status pages and commands."""
         return self._cache.peek(self._key)
 
-    def invalidate_token(self) -> None:
+    def invalidate_token(self, reason: str = "manual") -> None:
         """Forget the token in every process sharing the storage (and in the provider's own cache)."""
-        self._cache.invalidate(self._key)
+        self._cache.invalidate(self._key, reason)
         self._provider.invalidate()
+
+    def renew_if_due(self) -> RenewResult:
+        """Renew the token now if it is missing or due (see :meth:`SingleFlightTokenCache.renew_if_due`)."""
+        return self._cache.renew_if_due(self._key, self._obtain, service_name=self._service_name)
 
     def force_refresh(self, rejected: TokenData | None = None) -> TokenData:
         """A token newer than the current one, single-flight.

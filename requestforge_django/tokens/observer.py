@@ -31,8 +31,13 @@ class TokenObserver:
     def on_obtained(self, key: str, token: TokenData) -> None:
         """A new token was fetched and stored under ``key`` (called once per fetch, by the fetching process)."""
 
-    def on_invalidated(self, key: str) -> None:
-        """The token under ``key`` was deliberately removed (invalidation, or a rejected token whose refresh failed)."""
+    def on_invalidated(self, key: str, reason: str = "manual") -> None:
+        """The token under ``key`` was deliberately removed.
+
+        ``reason`` says why: ``"manual"`` (a caller asked), ``"rejected"`` (the server
+        refused the token and no replacement could be fetched), or whatever the caller
+        of :meth:`~.single_flight.SingleFlightTokenCache.invalidate` passed.
+        """
 
     def on_refresh_error(self, key: str, exc: BaseException) -> None:
         """Fetching a token for ``key`` failed; called whether or not a still-valid token was served instead."""
@@ -44,7 +49,7 @@ class CallbackTokenObserver(TokenObserver):
     def __init__(
         self,
         on_obtained: Callable[[str, TokenData], None] | None = None,
-        on_invalidated: Callable[[str], None] | None = None,
+        on_invalidated: Callable[[str, str], None] | None = None,
         on_refresh_error: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         self._on_obtained = on_obtained
@@ -55,9 +60,9 @@ class CallbackTokenObserver(TokenObserver):
         if self._on_obtained is not None:
             self._on_obtained(key, token)
 
-    def on_invalidated(self, key: str) -> None:
+    def on_invalidated(self, key: str, reason: str = "manual") -> None:
         if self._on_invalidated is not None:
-            self._on_invalidated(key)
+            self._on_invalidated(key, reason)
 
     def on_refresh_error(self, key: str, exc: BaseException) -> None:
         if self._on_refresh_error is not None:

@@ -27,7 +27,7 @@ from ..http.exceptions import AuthenticationException
 from .data import Clock, TokenData, system_clock
 from .interfaces import FetchContext, TokenFetcherInterface, TokenProviderInterface
 from .observer import TokenObserver
-from .single_flight import FetchReason, SingleFlightTokenCache
+from .single_flight import FetchReason, RenewResult, SingleFlightTokenCache
 from .storage import InMemoryTokenStorage, TokenStorageInterface
 
 
@@ -139,15 +139,35 @@ class TokenFetchPipeline:
             return self._run(frozenset(self._by_name))
         return self._run(frozenset((step_name, *self.dependents_of(step_name))))
 
-    def invalidate_step(self, step_name: str) -> None:
+    def invalidate_step(self, step_name: str, reason: str = "manual") -> None:
         """Forget step ``step_name``'s token and, transitively, those of the steps depending on it."""
         for name in (step_name, *self.dependents_of(step_name)):
-            self._cache.invalidate(self.step_cache_key(name))
+            self._cache.invalidate(self.step_cache_key(name), reason)
 
-    def invalidate_all(self) -> None:
+    def invalidate_all(self, reason: str = "manual") -> None:
         """Forget every step's token."""
         for name in self.step_names:
-            self._cache.invalidate(self.step_cache_key(name))
+            self._cache.invalidate(self.step_cache_key(name), reason)
+
+    def renew_due(self) -> dict[str, RenewResult]:
+        """Renew, in order and in this thread, every step that is missing, expired or due.
+
+        The warm-up task's entry point: a due step is renewed under the storage lease
+        (so no other process fetches it too), and its dependents then see the new
+        token. Returns what happened per step; raises when a step has no valid token
+        and cannot fetch one (later steps are then not attempted).
+        """
+        context = FetchContext(clock=self._clock)
+        results: dict[str, RenewResult] = {}
+        for step in self._steps:
+
+            def fetch(current: TokenData | None, reason: FetchReason, step: TokenFetcherInterface = step) -> TokenData:
+                return self._fetch_step(step, context)
+
+            result = self._cache.renew_if_due(self.step_cache_key(step.name), fetch, service_name=self._name, step=step.name)
+            results[step.name] = result
+            context.add_token(step.name, result.token)
+        return results
 
     def _run(self, forced: frozenset[str]) -> TokenData:
         # The tokens a forced run must replace are those cached when the call started.

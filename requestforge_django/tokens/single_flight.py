@@ -102,6 +102,16 @@ CURRENT = _Current()
 
 
 @dataclass(frozen=True)
+class RenewResult:
+    """What :meth:`SingleFlightTokenCache.renew_if_due` did: the token now cached and one of
+    ``"fresh"`` (nothing to do), ``"renewed"``, ``"busy"`` (another process is renewing
+    it) or ``"failed"`` (renewal failed, the still-valid token stays)."""
+
+    token: TokenData
+    status: str
+
+
+@dataclass(frozen=True)
 class _Outcome:
     token: TokenData
     fetched: bool
@@ -252,16 +262,40 @@ class SingleFlightTokenCache:
         self._forget(key)
         return self._remember(key, self._obtain(key, fetch, accept, replaced, rejected, service_name, step, forced=True))
 
+    def renew_if_due(self, key: str, fetch: FetchFunction, *, service_name: str | None = None, step: str | None = None) -> RenewResult:
+        """Fetch ``key``'s token now if it is missing, expired or due; otherwise leave it alone.
+
+        For the warm-up task (:mod:`requestforge_django.tasks`): unlike :meth:`get`, a
+        due token is renewed *in the calling thread*, under the same lease as the
+        request path, so beat, workers and web processes never fetch it twice. If
+        another process holds the lease it is renewing the token already, and this
+        call reports ``"busy"`` instead of waiting. A failed renewal of a still-valid
+        token keeps it in place and reports ``"failed"`` (the observer has heard of
+        the error); a failure with no valid token to fall back on raises.
+        """
+        now = self._clock()
+        stored = self._storage.get(key)
+        if stored is not None and not stored.is_expiring(0.0, now):
+            if not self.is_due(stored, now):
+                return RenewResult(stored, "fresh")
+            outcome = self._lead_ahead(key, fetch, stored)
+            if outcome.fetched:
+                self._remember(key, outcome.token)
+            status = "renewed" if outcome.fetched else "busy" if outcome.busy else "failed" if outcome.failed else "fresh"
+            return RenewResult(outcome.token, status)
+        token = self._obtain(key, fetch, self._accept_valid, None, False, service_name, step)
+        return RenewResult(self._remember(key, token), "renewed" if token != stored else "fresh")
+
     # -- writing -----------------------------------------------------------------------
 
-    def invalidate(self, key: str) -> None:
-        """Delete the token under ``key`` (in every process sharing the storage) and tell the observer."""
+    def invalidate(self, key: str, reason: str = "manual") -> None:
+        """Delete the token under ``key`` (in every process sharing the storage) and tell the observer why."""
         self._forget(key)
         self._storage.delete(key)
         with self._mutex:
             self._ahead_not_before.pop(key, None)
-        logger.info("Invalidated token %s", key)
-        notify(self._observer, "on_invalidated", key)
+        logger.info("Invalidated token %s (%s)", key, reason)
+        notify(self._observer, "on_invalidated", key, reason)
 
     def store(self, key: str, token: TokenData) -> None:
         """Store ``token`` with ttl = time to expiry + grace, and tell the observer it was obtained."""
@@ -480,7 +514,7 @@ class SingleFlightTokenCache:
                 return _Outcome(current, fetched=False, failed=True)
             logger.warning("Fetching token %s failed (%s: %s)", key, reason.value, _describe(exc))
             if rejected and stale is not None and self._storage.get(key) == stale:
-                self.invalidate(key)  # never send a token the server refused again
+                self.invalidate(key, "rejected")  # never send a token the server refused again
             raise
         self.store(key, token)
         return _Outcome(token, fetched=True)

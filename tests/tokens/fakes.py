@@ -116,15 +116,17 @@ def auth_error(message: str = "endpoint down") -> AuthenticationException:
 class RecordingObserver(TokenObserver):
     def __init__(self) -> None:
         self.events: list[tuple[str, str, object]] = []
+        self.reasons: list[str] = []
         self._lock = threading.Lock()
 
     def on_obtained(self, key: str, token: TokenData) -> None:
         with self._lock:
             self.events.append(("obtained", key, token.access_token))
 
-    def on_invalidated(self, key: str) -> None:
+    def on_invalidated(self, key: str, reason: str = "manual") -> None:
         with self._lock:
             self.events.append(("invalidated", key, None))
+            self.reasons.append(reason)
 
     def on_refresh_error(self, key: str, exc: BaseException) -> None:
         with self._lock:

@@ -1,0 +1,571 @@
+"""The per-process registry: named clients, pipelines and token managers, built once.
+
+``get_client("billing")`` is called on every request path, so it must be a dictionary
+lookup after the first call; and the objects behind it are shared by every thread, so
+building them must happen once even when twenty threads ask at the same time. The
+:class:`Registry` therefore builds each name lazily, under a lock, from an immutable
+:class:`Definitions` snapshot, and serves later calls without locking.
+
+Where definitions come from:
+
+* the ``REQUESTFORGE`` setting (validated by :mod:`requestforge_django.validation`);
+* admin-edited client and pipeline definitions in the database (``models``), parsed
+  with the same rules, and ``Credential`` rows named by ``AUTH["CREDENTIAL"]``.
+
+When they change:
+
+* ``override_settings`` / ``setting_changed``: :func:`conf.reload_requestforge_settings`
+  calls :meth:`Registry.reset` through ``requestforge_settings.on_reload``;
+* a definition or credential saved in any process: the saving process calls
+  :func:`bump_generation`, which writes a new value under ``<KEY_PREFIX>:generation``
+  in the shared cache. Every process compares that value with the one its snapshot
+  was built from at most every :data:`GENERATION_CHECK_INTERVAL` seconds (one cache
+  ``get``), and rebuilds when it differs: a change is served everywhere within
+  about half a second.
+
+Every token is stored through one :class:`DjangoCacheTokenStorage` on the ``CACHE``
+alias, so every process shares it. Token events reach the public signals through
+:class:`SignalTokenObserver`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .cache import DjangoCacheTokenStorage
+from .conf import import_from_string, requestforge_settings
+from .http.auth import ApiKeyAuthHook, BasicAuthHook, BearerTokenAuthHook
+from .http.circuit_breaker import CircuitBreaker
+from .http.client import HttpClient
+from .http.config import HttpClientConfigBuilder
+from .http.exceptions import ConfigurationError
+from .http.hooks import AuthHookInterface
+from .http.retry import ExponentialBackoffRetryStrategy, NoRetryStrategy, RetryStrategyInterface, SimpleRetryStrategy
+from .specs import AuthSpec, ClientSpec, PipelineSpec, SettingsSpec, StepSpec, thaw
+from .token_events import SignalTokenObserver
+from .tokens.fetchers import BodyTokenFetcher, HeaderTokenFetcher
+from .tokens.interfaces import TokenFetcherInterface
+from .tokens.manager import TokenManager
+from .tokens.pipeline import TokenFetchPipeline
+from .tokens.pipeline_manager import PipelineTokenManager
+from .tokens.providers import ClientCredentialsTokenProvider, OAuth2TokenProvider, PasswordGrantTokenProvider
+
+if TYPE_CHECKING:
+    from .http.rate_limit import RateLimiter
+
+logger = logging.getLogger("requestforge_django")
+
+__all__ = [
+    "GENERATION_CHECK_INTERVAL",
+    "Definitions",
+    "Registry",
+    "TokenSource",
+    "UnknownNameError",
+    "bump_generation",
+    "get_client",
+    "get_pipeline",
+    "get_token_manager",
+    "registry",
+]
+
+#: Seconds between two reads of the shared generation value (per process).
+GENERATION_CHECK_INTERVAL = 0.5
+
+#: What ``get_token_manager`` returns: a manager for OAuth clients, a pipeline adaptor otherwise.
+TokenSource = TokenManager | PipelineTokenManager
+
+T = TypeVar("T")
+
+
+class UnknownNameError(LookupError):
+    """``get_client``/``get_pipeline``/``get_token_manager`` was given a name nobody defined."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = tuple(sorted(known))
+        listed = ", ".join(repr(k) for k in self.known) or "(none)"
+        super().__init__(f"No {kind} named {name!r}; known {kind}s: {listed}. Define it in REQUESTFORGE or in the admin.")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """Every client and pipeline this process knows, with where each one is defined."""
+
+    settings: SettingsSpec
+    clients: Mapping[str, ClientSpec] = field(default_factory=lambda: MappingProxyType({}))
+    pipelines: Mapping[str, PipelineSpec] = field(default_factory=lambda: MappingProxyType({}))
+    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # name -> "settings" | "database"
+    generation: str | None = None
+
+    def token_names(self) -> list[str]:
+        """Clients whose auth obtains tokens (client_credentials, password), then pipelines."""
+        oauth = [n for n, c in self.clients.items() if c.auth is not None and c.auth.type in ("client_credentials", "password")]
+        return [*oauth, *self.pipelines]
+
+
+# -- the generation counter ---------------------------------------------------------------------
+
+
+def generation_key(spec: SettingsSpec) -> str:
+    return f"{spec.key_prefix}:generation"
+
+
+#: What :func:`read_generation` returns when the cache cannot be read: keep what is built.
+UNREADABLE = "<unreadable>"
+
+
+def read_generation(spec: SettingsSpec) -> str | None:
+    """The shared generation value (``None`` if never bumped, :data:`UNREADABLE` if the cache is down)."""
+    from django.core.cache import caches
+
+    try:
+        value = caches[spec.cache].get(generation_key(spec))
+    except Exception as exc:
+        logger.warning("Could not read the definitions generation from cache %r (%s)", spec.cache, type(exc).__name__)
+        return UNREADABLE
+    return None if value is None else str(value)
+
+
+def bump_generation() -> str | None:
+    """Tell every process that database definitions or credentials changed (they rebuild within a second).
+
+    This process rebuilds at once. If the cache is unreachable the others cannot be
+    told: that is logged as an error and ``None`` returned (the save itself stands).
+    """
+    from django.core.cache import caches
+
+    spec = requestforge_settings.spec
+    value: str | None = uuid.uuid4().hex
+    try:
+        caches[spec.cache].set(generation_key(spec), value, timeout=None)
+    except Exception as exc:
+        logger.error(
+            "Could not publish a definitions change through cache %r (%s); other processes keep the old definitions until restarted",
+            spec.cache,
+            type(exc).__name__,
+        )
+        value = None
+    registry.reset()
+    return value
+
+
+# -- loading definitions ---------------------------------------------------------------------------
+
+
+def load_definitions(spec: SettingsSpec, generation: str | None) -> Definitions:
+    """Settings entries plus active database definitions (a name defined in both keeps the settings one)."""
+    from .validation import parse_client, parse_pipeline
+
+    clients: dict[str, ClientSpec] = dict(spec.clients)
+    pipelines: dict[str, PipelineSpec] = dict(spec.pipelines)
+    sources = {name: "settings" for name in (*clients, *pipelines)}
+    raw_clients, raw_pipelines = _database_definitions()
+    for name, raw in raw_pipelines.items():
+        if name in pipelines:
+            logger.error("Pipeline %r is defined in settings and in the database; using settings (requestforge.E031)", name)
+            continue
+        try:
+            pipelines[name] = parse_pipeline(name, raw, refresh_ahead=spec.refresh_ahead)
+            sources[name] = "database"
+        except Exception as exc:
+            logger.error("Ignoring database pipeline %r: %s", name, exc)
+    for name, raw in raw_clients.items():
+        if name in clients:
+            logger.error("Client %r is defined in settings and in the database; using settings (requestforge.E031)", name)
+            continue
+        try:
+            clients[name] = parse_client(name, raw, pipelines=pipelines.keys(), default_timeout=spec.default_timeout)
+            sources[name] = "database"
+        except Exception as exc:
+            logger.error("Ignoring database client %r: %s", name, exc)
+    return Definitions(
+        settings=spec,
+        clients=MappingProxyType(clients),
+        pipelines=MappingProxyType(pipelines),
+        sources=MappingProxyType(sources),
+        generation=generation,
+    )
+
+
+def _database_definitions() -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """Raw admin-edited definitions; none when the models are unavailable or not migrated yet."""
+    try:
+        from . import models
+    except ImportError:
+        return {}, {}
+    loader = getattr(models, "database_definitions", None)
+    if loader is None:
+        return {}, {}
+    try:
+        return loader()
+    except Exception as exc:  # no table yet (before migrate), database down: settings still work
+        logger.warning("Could not load database definitions (%s: %s); using settings only", type(exc).__name__, exc)
+        return {}, {}
+
+
+def resolve_credential(auth: AuthSpec, owner: str) -> AuthSpec:
+    """``auth`` with the secrets of its ``CREDENTIAL`` row filled in (unchanged without one)."""
+    if not auth.credential:
+        return auth
+    from . import models
+
+    credential = models.get_credential(auth.credential)
+    if credential is None:
+        raise ConfigurationError(
+            f'client "{owner}": credential "{auth.credential}" does not exist or is not active; create it in the admin',
+            field="AUTH.CREDENTIAL",
+        )
+    values = credential.auth_values()
+    changes: dict[str, Any] = {
+        "client_id": values.get("CLIENT_ID") or auth.client_id,
+        "client_secret": values.get("CLIENT_SECRET"),
+        "username": values.get("USERNAME"),
+        "password": values.get("PASSWORD"),
+        "key": values.get("KEY"),
+        "token": values.get("TOKEN"),
+        "scope": auth.scope or values.get("SCOPE"),
+        "extra_params": MappingProxyType({**values.get("EXTRA_PARAMS", {}), **auth.extra_params}),
+    }
+    return replace(auth, **changes)
+
+
+# -- building ---------------------------------------------------------------------------------------
+
+
+def build_retry_strategy(spec: ClientSpec) -> RetryStrategyInterface:
+    retry = spec.retry
+    if retry is None or retry.strategy == "none" or retry.max_retries == 0:
+        return NoRetryStrategy()
+    common = {
+        "max_retries": retry.max_retries,
+        "max_delay": retry.max_delay,
+        "retry_on_status": retry.retry_on_status,
+        "retry_non_idempotent": retry.retry_non_idempotent,
+        "respect_retry_after": retry.respect_retry_after,
+    }
+    if retry.strategy == "simple":
+        return SimpleRetryStrategy(delay=retry.base_delay, **common)
+    return ExponentialBackoffRetryStrategy(base_delay=retry.base_delay, multiplier=retry.multiplier, jitter=retry.jitter, **common)
+
+
+def build_circuit_breaker(spec: ClientSpec, settings: SettingsSpec) -> CircuitBreaker | None:
+    breaker = spec.circuit_breaker
+    if breaker is None:
+        return None
+    if breaker.shared:
+        from .shared_breaker import CacheCircuitBreaker
+
+        return CacheCircuitBreaker(
+            settings.cache,
+            f"{settings.key_prefix}:breaker:{spec.name}",
+            failure_threshold=breaker.failure_threshold,
+            recovery_timeout=breaker.recovery_timeout,
+            name=spec.name,
+        )
+    return CircuitBreaker(failure_threshold=breaker.failure_threshold, recovery_timeout=breaker.recovery_timeout, name=spec.name)
+
+
+def build_rate_limiter(spec: ClientSpec, settings: SettingsSpec) -> RateLimiter | None:
+    limit = spec.rate_limit
+    if limit is None:
+        return None
+    options = {"burst": limit.burst, "block": limit.wait, "max_wait": limit.max_wait, "name": spec.name}
+    if limit.shared:
+        from .shared_rate_limit import CacheRateLimiter
+
+        return CacheRateLimiter(settings.cache, f"{settings.key_prefix}:ratelimit:{spec.name}", limit.rate, **options)
+    from .http.rate_limit import RateLimiter
+
+    return RateLimiter(limit.rate, **options)
+
+
+def build_hooks(spec: ClientSpec) -> list[object]:
+    hooks = []
+    for path in spec.hooks:
+        hook = import_from_string(path, f'REQUESTFORGE["CLIENTS"]["{spec.name}"]["HOOKS"]')
+        hooks.append(hook() if isinstance(hook, type) else hook)
+    return hooks
+
+
+def build_step(step: StepSpec, settings: SettingsSpec) -> TokenFetcherInterface:
+    options: dict[str, Any] = {
+        "name": step.name,
+        "base_url": "",
+        "endpoint": step.url,
+        "method": step.method,
+        "request_headers": thaw(step.headers) or None,
+        "request_data": thaw(step.data),
+        "request_json": thaw(step.json),
+        "request_params": thaw(step.params) or None,
+        "ttl": step.ttl,
+        "depends_on": step.depends_on,
+        "token_type": step.token_type,
+    }
+    if step.timeout is not None:
+        options["timeout"] = step.timeout
+    if step.fetcher == "header":
+        return HeaderTokenFetcher(**options, token_header=step.token_header, default_lifetime=settings.token_default_lifetime)
+    if step.fetcher == "body":
+        return BodyTokenFetcher(
+            **options,
+            token_field=step.token_field,
+            expires_in_field=step.expires_in_field,
+            refresh_token_field=step.refresh_token_field,
+            default_lifetime=settings.token_default_lifetime,
+        )
+    fetcher_class = import_from_string(step.fetcher, f'step "{step.name}" FETCHER')
+    return fetcher_class(**options, **thaw(step.options))
+
+
+def build_oauth_provider(name: str, auth: AuthSpec, settings: SettingsSpec, verify_ssl: bool | str) -> OAuth2TokenProvider:
+    assert auth.token_url is not None  # validation requires it
+    common: dict[str, Any] = {
+        "scope": auth.scope,
+        "extra_params": dict(auth.extra_params) or None,
+        "service_name": name,
+        "default_lifetime": settings.token_default_lifetime,
+    }
+    if verify_ssl is not True:
+        common["http_client"] = HttpClient(HttpClientConfigBuilder().with_ssl_verification(verify_ssl).build())
+    if auth.type == "password":
+        return PasswordGrantTokenProvider(
+            auth.token_url, auth.username or "", auth.password or "", client_id=auth.client_id, client_secret=auth.client_secret, **common
+        )
+    return ClientCredentialsTokenProvider(auth.token_url, auth.client_id or "", auth.client_secret or "", **common)
+
+
+class _Built:
+    """What one :class:`Definitions` snapshot has built so far (objects are added, never replaced)."""
+
+    def __init__(self, definitions: Definitions) -> None:
+        self.definitions = definitions
+        settings = definitions.settings
+        self.storage = DjangoCacheTokenStorage(cache_alias=settings.cache, key_prefix=settings.key_prefix)
+        self.clients: dict[str, HttpClient] = {}
+        self.pipelines: dict[str, TokenFetchPipeline] = {}
+        self.managers: dict[str, TokenSource] = {}
+
+
+class Registry:
+    """Builds and caches the named objects of this process; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._built: _Built | None = None
+        self._checked_at = 0.0
+
+    # -- public lookups ----------------------------------------------------------------------------
+
+    def get_client(self, name: str) -> HttpClient:
+        """The :class:`HttpClient` named ``name`` (built on first use, then shared by every thread)."""
+        built = self._current()
+        client = built.clients.get(name)
+        if client is None:
+            client = self._build_once(built, built.clients, name, self._build_client)
+        return client
+
+    def get_pipeline(self, name: str) -> TokenFetchPipeline:
+        """The :class:`TokenFetchPipeline` named ``name``; its step tokens live in the shared cache."""
+        built = self._current()
+        pipeline = built.pipelines.get(name)
+        if pipeline is None:
+            pipeline = self._build_once(built, built.pipelines, name, self._build_pipeline)
+        return pipeline
+
+    def get_token_manager(self, name: str) -> TokenSource:
+        """The token source of client or pipeline ``name``.
+
+        A client with ``client_credentials`` or ``password`` auth: its
+        :class:`TokenManager`. A client with ``pipeline`` auth, or a pipeline name: a
+        :class:`PipelineTokenManager` over that pipeline (clients sharing a pipeline
+        share it too).
+        """
+        built = self._current()
+        manager = built.managers.get(name)
+        if manager is None:
+            manager = self._build_once(built, built.managers, name, self._build_manager)
+        return manager
+
+    def definitions(self) -> Definitions:
+        """The current snapshot of every definition (rebuilt when a generation change is seen)."""
+        return self._current().definitions
+
+    def reset(self) -> None:
+        """Forget everything built; the next lookup rebuilds from the current definitions."""
+        with self._lock:
+            built, self._built = self._built, None
+            self._checked_at = 0.0
+        if built is not None:
+            for client in built.clients.values():
+                client.close()
+
+    # -- snapshot -------------------------------------------------------------------------------------
+
+    def _current(self) -> _Built:
+        built = self._built
+        now = time.monotonic()
+        if built is not None and now - self._checked_at < GENERATION_CHECK_INTERVAL:
+            return built
+        with self._lock:
+            built = self._built
+            if built is not None and now - self._checked_at < GENERATION_CHECK_INTERVAL:
+                return built
+            spec = requestforge_settings.spec
+            generation = read_generation(spec)
+            self._checked_at = now
+            if built is not None and generation in (built.definitions.generation, UNREADABLE):
+                return built
+            if built is not None:
+                logger.info("Definitions changed (generation %s); rebuilding clients and pipelines", generation)
+                old = built
+            else:
+                old = None
+            built = self._built = _Built(load_definitions(spec, generation))
+        if old is not None:
+            for client in old.clients.values():
+                client.close()
+        return built
+
+    def _build_once(self, built: _Built, store: dict[str, T], name: str, build: Callable[[_Built, str], T]) -> T:
+        with self._lock:
+            value = store.get(name)
+            if value is None:
+                value = store[name] = build(built, name)
+            return value
+
+    # -- builders (called with the lock held) ------------------------------------------------------
+
+    def _client_spec(self, built: _Built, name: str) -> ClientSpec:
+        spec = built.definitions.clients.get(name)
+        if spec is None:
+            raise UnknownNameError("client", name, built.definitions.clients)
+        return spec
+
+    def _build_client(self, built: _Built, name: str) -> HttpClient:
+        spec = self._client_spec(built, name)
+        settings = built.definitions.settings
+        builder = (
+            HttpClientConfigBuilder()
+            .with_name(name)
+            .with_base_url(spec.base_url)
+            .with_timeout(spec.timeout)
+            .with_headers(spec.headers)
+            .with_ssl_verification(spec.verify_ssl, spec.client_cert)
+            .with_redirects(spec.allow_redirects, spec.max_redirects)
+            .with_pool_size(spec.pool_connections, spec.pool_maxsize)
+            .with_proxies(spec.proxies)
+            .with_trust_env(spec.trust_env)
+            .with_sensitive_headers(spec.sensitive_headers)
+            .with_retry_strategy(build_retry_strategy(spec))
+            .with_rate_limiter(build_rate_limiter(spec, settings))
+            .with_auth_hook(self._build_auth_hook(built, spec))
+        )
+        breaker = build_circuit_breaker(spec, settings)
+        if breaker is not None:
+            builder.with_circuit_breaker(breaker)
+        hooks = build_hooks(spec)
+        if hooks:
+            builder.with_hooks(*hooks)
+        return HttpClient(builder.build())
+
+    def _build_auth_hook(self, built: _Built, spec: ClientSpec) -> AuthHookInterface | None:
+        if spec.auth is None:
+            return None
+        auth = resolve_credential(spec.auth, spec.name)
+        excluded = auth.excluded_paths
+        if auth.type == "bearer":
+            return BearerTokenAuthHook(auth.token or "", excluded_paths=excluded)
+        if auth.type == "api_key":
+            return ApiKeyAuthHook(auth.key or "", header_name=auth.header or "X-API-Key", excluded_paths=excluded, query_param=auth.query_param)
+        if auth.type == "basic":
+            return BasicAuthHook(auth.username or "", auth.password or "", excluded_paths=excluded)
+        manager = self._build_once(built, built.managers, spec.name, self._build_manager)
+        return manager.auth_hook(excluded_paths=excluded)
+
+    def _build_pipeline(self, built: _Built, name: str) -> TokenFetchPipeline:
+        spec = built.definitions.pipelines.get(name)
+        if spec is None:
+            raise UnknownNameError("pipeline", name, built.definitions.pipelines)
+        settings = built.definitions.settings
+        prefix = f"pipeline:{name}"
+        observer = SignalTokenObserver(
+            name,
+            {f"{prefix}:{step.name}": step.name for step in spec.steps},
+            cache_alias=settings.cache,
+            key_prefix=settings.key_prefix,
+        )
+        return TokenFetchPipeline(
+            [build_step(step, settings) for step in spec.steps],
+            storage=built.storage,
+            cache_key_prefix=prefix,
+            refresh_ahead=settings.refresh_ahead,
+            lock_timeout=settings.lock_timeout,
+            observer=observer,
+            name=name,
+        )
+
+    def _build_manager(self, built: _Built, name: str) -> TokenSource:
+        definitions = built.definitions
+        spec = definitions.clients.get(name)
+        if spec is None:
+            if name in definitions.pipelines:
+                return self._pipeline_manager(built, name)
+            raise UnknownNameError("token-backed client or pipeline", name, definitions.token_names())
+        auth = spec.auth
+        if auth is None or not auth.uses_tokens:
+            shown = "no AUTH" if auth is None else f'AUTH TYPE "{auth.type}"'
+            raise UnknownNameError(f"token-backed client or pipeline (client {name!r} has {shown})", name, definitions.token_names())
+        if auth.type == "pipeline":
+            assert auth.pipeline is not None
+            return self._build_once(built, built.managers, auth.pipeline, self._build_manager)
+        settings = definitions.settings
+        key = f"client:{name}"
+        return TokenManager(
+            build_oauth_provider(name, resolve_credential(auth, name), settings, spec.verify_ssl),
+            built.storage,
+            refresh_ahead=settings.refresh_ahead,
+            lock_timeout=settings.lock_timeout,
+            cache_key=key,
+            observer=SignalTokenObserver(name, {key: None}, cache_alias=settings.cache, key_prefix=settings.key_prefix),
+        )
+
+    def _pipeline_manager(self, built: _Built, name: str) -> PipelineTokenManager:
+        pipeline = self._build_once(built, built.pipelines, name, self._build_pipeline)
+        return PipelineTokenManager(pipeline, built.definitions.pipelines[name].refresh_from_step)
+
+    def __repr__(self) -> str:
+        built = self._built
+        if built is None:
+            return "<Registry (nothing built)>"
+        return f"<Registry clients={sorted(built.clients)} pipelines={sorted(built.pipelines)}>"
+
+
+#: The per-process registry (the app's only global state besides the settings object).
+registry = Registry()
+requestforge_settings.on_reload(registry.reset)
+
+
+def get_client(name: str) -> HttpClient:
+    """The configured :class:`HttpClient` named ``name``; see :meth:`Registry.get_client`."""
+    return registry.get_client(name)
+
+
+def get_pipeline(name: str) -> TokenFetchPipeline:
+    """The configured :class:`TokenFetchPipeline` named ``name``; see :meth:`Registry.get_pipeline`."""
+    return registry.get_pipeline(name)
+
+
+def get_token_manager(name: str) -> TokenSource:
+    """The token source of client or pipeline ``name``; see :meth:`Registry.get_token_manager`."""
+    return registry.get_token_manager(name)
