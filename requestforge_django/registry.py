@@ -487,7 +487,9 @@ class Registry:
         if auth.type == "bearer":
             return BearerTokenAuthHook(auth.token or "", excluded_paths=excluded)
         if auth.type == "api_key":
-            return ApiKeyAuthHook(auth.key or "", header_name=auth.header or "X-API-Key", excluded_paths=excluded, query_param=auth.query_param)
+            return ApiKeyAuthHook(
+                auth.key or "", header_name=auth.header or "X-API-Key", excluded_paths=excluded, query_param=auth.query_param
+            )
         if auth.type == "basic":
             return BasicAuthHook(auth.username or "", auth.password or "", excluded_paths=excluded)
         manager = self._build_once(built, built.managers, spec.name, self._build_manager)

@@ -43,7 +43,12 @@ LEASE_TIMEOUT = 5.0
 
 
 def snapshot_to_cache(snapshot: CircuitSnapshot) -> dict[str, Any]:
-    return {"state": snapshot.state.value, "failures": snapshot.failures, "opened_at": snapshot.opened_at, "probe": snapshot.probe_in_flight}
+    return {
+        "state": snapshot.state.value,
+        "failures": snapshot.failures,
+        "opened_at": snapshot.opened_at,
+        "probe": snapshot.probe_in_flight,
+    }
 
 
 def snapshot_from_cache(value: Any) -> CircuitSnapshot:

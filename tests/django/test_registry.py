@@ -81,11 +81,11 @@ class TestLookups:
     def test_settings_change_rebuilds_and_closes_old_clients(self, configured: TokenServer, settings: Any) -> None:
         first = get_client("public")
         first.get(PROTECTED_PATH)  # opens this thread's session
-        assert first._sessions  # noqa: SLF001
+        assert first._sessions
         settings.REQUESTFORGE = {**settings.REQUESTFORGE, "KEY_PREFIX": "rf-other"}
         second = get_client("public")
         assert second is not first
-        assert not first._sessions  # noqa: SLF001  # closed by the reset
+        assert not first._sessions  # closed by the reset
 
     def test_invalid_settings_raise_improperly_configured_on_use(self, settings: Any) -> None:
         from django.core.exceptions import ImproperlyConfigured

@@ -1,0 +1,49 @@
+"""``manage.py requestforge_status [NAME ...] [--json]``: every client's and pipeline step's token, masked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from ...status import TokenStatus, token_statuses
+from ._base import format_seconds, run_or_fail
+
+
+class Command(BaseCommand):
+    help = "Show each client's and pipeline step's token: cached or not, expiry, a masked prefix, last fetch and error."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("names", nargs="*", metavar="NAME", help="clients or pipelines to show (default: all)")
+        parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+
+    def handle(self, *args: Any, names: list[str], json: bool, **options: Any) -> None:
+        rows = run_or_fail(lambda: token_statuses(names or None))
+        if json:
+            self.stdout.write(_dumps([row.to_json() for row in rows]))
+            return
+        if not rows:
+            self.stdout.write("No clients or pipelines are defined.")
+            return
+        table = [("NAME", "SOURCE", "AUTH", "TOKEN", "EXPIRES IN", "LAST OBTAINED", "LAST ERROR")]
+        table.extend(_cells(row) for row in rows)
+        widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
+        for line in table:
+            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[-1])
+
+
+def _cells(row: TokenStatus) -> tuple[str, ...]:
+    if row.error:
+        token = f"unreadable ({row.error})"
+    elif not row.uses_tokens or row.auth == "pipeline":
+        token = "static credentials" if row.auth not in ("none", "pipeline") else "via pipeline" if row.auth == "pipeline" else "no auth"
+    else:
+        token = row.token if row.cached else "not cached"
+    obtained = row.last_obtained_at.strftime("%Y-%m-%d %H:%M:%S") if row.last_obtained_at else "-"
+    error = f"{row.last_error_at:%Y-%m-%d %H:%M:%S} {row.last_error}" if row.last_error and row.last_error_at else "-"
+    return (row.label, row.source, row.auth, token or "-", format_seconds(row.expires_in), obtained, error)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True)

@@ -1,0 +1,120 @@
+"""What every token looks like right now, for ``requestforge_status``, the admin and monitoring.
+
+One row per client and per pipeline step, read from the shared cache without
+fetching anything: whether a token is cached, when it expires, a masked prefix of it
+(enough to tell two tokens apart, never enough to use one), and the last fetch and
+last error any process recorded (:mod:`requestforge_django.token_events`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from .http.masking import mask_secret
+from .registry import Definitions, Registry, UnknownNameError, registry
+from .token_events import TokenEventRecord, describe_error, read_status
+from .tokens.data import TokenData
+
+__all__ = ["TokenStatus", "token_statuses"]
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    """The state of one client's token or one pipeline step's token.
+
+    ``cached`` is ``None`` when the cache could not be read (``error`` says why).
+    ``auth`` is the client's AUTH TYPE (``"pipeline-step"`` for a step row); clients
+    with static credentials (``api_key``, ``bearer``, ``basic``) or none have no token.
+    """
+
+    name: str
+    kind: str  # "client" | "pipeline"
+    step: str | None
+    source: str  # "settings" | "database"
+    auth: str
+    uses_tokens: bool
+    cached: bool | None = None
+    expires_at: datetime | None = None
+    expires_in: float | None = None
+    token: str | None = None  # masked
+    last_obtained_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/{self.step}" if self.step else self.name
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready: datetimes as ISO 8601 strings."""
+        return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in asdict(self).items()}
+
+
+def token_statuses(names: Iterable[str] | None = None, *, using: Registry | None = None) -> list[TokenStatus]:
+    """Rows for ``names`` (clients or pipelines; default: every client, then every pipeline).
+
+    Raises :class:`UnknownNameError` for a name that is neither.
+    """
+    reg = using or registry
+    definitions = reg.definitions()
+    selected = list(names) if names is not None else [*definitions.clients, *definitions.pipelines]
+    rows: list[TokenStatus] = []
+    for name in selected:
+        if name in definitions.clients:
+            rows.append(_client_row(reg, definitions, name))
+        elif name in definitions.pipelines:
+            rows.extend(_step_rows(reg, definitions, name))
+        else:
+            raise UnknownNameError("client or pipeline", name, [*definitions.clients, *definitions.pipelines])
+    return rows
+
+
+def _client_row(reg: Registry, definitions: Definitions, name: str) -> TokenStatus:
+    spec = definitions.clients[name]
+    auth = spec.auth.type if spec.auth is not None else "none"
+    base = {"name": name, "kind": "client", "step": None, "source": definitions.sources.get(name, "settings"), "auth": auth}
+    if auth not in ("client_credentials", "password"):
+        return TokenStatus(**base, uses_tokens=auth == "pipeline")
+    return _with_token(TokenStatus(**base, uses_tokens=True), definitions, lambda: reg.get_token_manager(name).peek_token())
+
+
+def _step_rows(reg: Registry, definitions: Definitions, name: str) -> list[TokenStatus]:
+    source = definitions.sources.get(name, "settings")
+    rows = []
+    for step in definitions.pipelines[name].steps:
+        row = TokenStatus(name=name, kind="pipeline", step=step.name, source=source, auth="pipeline-step", uses_tokens=True)
+        rows.append(_with_token(row, definitions, lambda step=step.name: reg.get_pipeline(name).peek_step(step)))
+    return rows
+
+
+def _with_token(row: TokenStatus, definitions: Definitions, peek: Any) -> TokenStatus:
+    settings = definitions.settings
+    record: TokenEventRecord = read_status(settings.cache, settings.key_prefix, row.name, row.step)
+    changes: dict[str, Any] = {
+        "last_obtained_at": _as_datetime(record.last_obtained_at),
+        "last_error": record.last_error,
+        "last_error_at": _as_datetime(record.last_error_at),
+    }
+    try:
+        token: TokenData | None = peek()
+    except Exception as exc:  # an unreachable cache or an undecryptable credential: show it, do not crash the page
+        return replace(row, error=describe_error(exc), **changes)
+    if token is None:
+        return replace(row, cached=False, **changes)
+    left = token.seconds_left()
+    return replace(
+        row,
+        cached=True,
+        expires_at=token.expires_at,
+        expires_in=None if left is None else round(left, 1),
+        token=mask_secret(token.access_token),
+        **changes,
+    )
+
+
+def _as_datetime(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, tz=timezone.utc)
