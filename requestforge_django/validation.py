@@ -118,6 +118,7 @@ W_REFRESH_AHEAD = "requestforge.W002"
 W_IGNORED = "requestforge.W003"
 W_NO_TLS_VERIFY = "requestforge.W004"
 W_PLAIN_HTTP = "requestforge.W005"
+W_WARM_INTERVAL = "requestforge.W006"
 
 #: Every check id, in documentation order.
 CHECKS: Mapping[str, CheckInfo] = MappingProxyType(
@@ -150,6 +151,7 @@ CHECKS: Mapping[str, CheckInfo] = MappingProxyType(
             _info(W_IGNORED, "a key has no effect in its context"),
             _info(W_NO_TLS_VERIFY, "VERIFY_SSL is False"),
             _info(W_PLAIN_HTTP, "credentials or tokens would be sent over plain http://"),
+            _info(W_WARM_INTERVAL, "WARM_INTERVAL is too long for the refresh-ahead window"),
         )
     }
 )
@@ -670,7 +672,29 @@ class _Validator:
         )
         if spec.uses_tokens:
             self.cache_backend(cache)
+            self.warm_interval_warning(spec)
         return spec
+
+    def warm_interval_warning(self, spec: SettingsSpec) -> None:
+        """The warm-up must run at least once inside every token's refresh-ahead window.
+
+        A token is due ``min(REFRESH_AHEAD, lifetime / 2)`` seconds before expiry; with
+        runs further apart than that, a token can expire between two runs and a request
+        then waits for the fetch. Lifetimes known from settings: step TTLs and
+        TOKEN_DEFAULT_LIFETIME (an endpoint's own expires_in may be shorter still).
+        """
+        lifetimes = [step.ttl for pipeline in spec.pipelines.values() for step in pipeline.steps if step.ttl]
+        shortest = min([spec.token_default_lifetime, *lifetimes])
+        window = min(spec.refresh_ahead, shortest / 2.0)
+        if spec.warm_interval >= window:
+            self.report(
+                W_WARM_INTERVAL,
+                ("WARM_INTERVAL",),
+                f"is {spec.warm_interval:g}s, not shorter than the refresh-ahead window ({window:g}s = min(REFRESH_AHEAD "
+                f"{spec.refresh_ahead:g}s, half the shortest token lifetime {shortest:g}s)): a token can expire between two "
+                "warm-up runs, and a request then waits for the token endpoint.",
+                f"Run the warm-up more often (WARM_INTERVAL < {window:g}) or raise REFRESH_AHEAD.",
+            )
 
     def key_prefix(self, value: Any, path: Path) -> Any:
         value = self.string(value, path)

@@ -12,22 +12,18 @@ until it reports a different token instead of sleeping a guessed amount.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
+from tests.support.registry_worker import ROOT, RegistryWorkerProcess, process_env
 from tests.support.token_server import TokenServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -39,44 +35,7 @@ def server() -> Iterator[TokenServer]:
 @pytest.fixture
 def env(redis_server: str, redis_client: Any, server: TokenServer) -> dict[str, str]:
     """Environment of the Django processes: the session's Redis (flushed) and this test's token server."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.support.process_settings",
-        "RF_REDIS_URL": redis_server,
-        "RF_TOKEN_SERVER": server.url,
-        "PYTHONPATH": str(ROOT),
-    }
-
-
-class Worker:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.registry_worker"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert json.loads(self._read()) == {"ready": True}
-
-    def _read(self) -> str:
-        stdout: IO[str] = self.proc.stdout  # type: ignore[assignment]
-        line = stdout.readline()
-        if not line:
-            raise AssertionError(f"worker exited with {self.proc.wait()}")
-        return line
-
-    def call(self, name: str) -> dict[str, Any]:
-        stdin: IO[str] = self.proc.stdin  # type: ignore[assignment]
-        stdin.write(name + "\n")
-        stdin.flush()
-        return json.loads(self._read())
-
-    def stop(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+    return process_env(redis_server, server.url)
 
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -87,7 +46,7 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_invalidated_in_one_process_refetched_once_by_the_other(
     env: dict[str, str], server: TokenServer, client: str, target: str, fetches_per_token: int
 ) -> None:
-    worker = Worker(env)
+    worker = RegistryWorkerProcess(env)
     try:
         first = worker.call(client)
         assert first["status"] == 200

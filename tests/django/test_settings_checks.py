@@ -695,6 +695,24 @@ def test_w005_plain_http_for_credentials_except_loopback() -> None:
     assert "requestforge.W005" not in ids(with_client("billing", {"BASE_URL": "http://b.example.com"}))
 
 
+
+def test_w006_warm_interval_longer_than_the_refresh_window() -> None:
+    auth = {"TYPE": "client_credentials", "TOKEN_URL": "https://auth.example.com/token", "CLIENT_ID": "id", "CLIENT_SECRET": SECRET}
+    client = {"BASE_URL": "https://b.example.com", "AUTH": auth}
+    message = reported(
+        with_client("billing", client, WARM_INTERVAL=60, REFRESH_AHEAD=60),
+        "requestforge.W006",
+        '["WARM_INTERVAL"] is 60s',
+        "window (60s",
+    )
+    assert message.hint == "Run the warm-up more often (WARM_INTERVAL < 60) or raise REFRESH_AHEAD."
+    # A step TTL of 40 s makes the window 20 s: an interval of 30 s is too long for it.
+    step = {"NAME": "a", "URL": "https://auth.partner.com/token", "TTL": 40}
+    reported({**with_steps([step]), "WARM_INTERVAL": 30}, "requestforge.W006", "half the shortest token lifetime 40s")
+    assert "requestforge.W006" not in ids(with_client("billing", client, WARM_INTERVAL=10, REFRESH_AHEAD=60))
+    # Without token-backed clients there is nothing to warm, so nothing to warn about.
+    assert "requestforge.W006" not in ids(with_client("public", {"BASE_URL": "https://b.example.com"}, WARM_INTERVAL=600))
+
 # -- secrets never appear -----------------------------------------------------------------------
 
 

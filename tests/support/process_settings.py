@@ -27,6 +27,8 @@ _SERVER = os.environ["RF_TOKEN_SERVER"]
 REQUESTFORGE = {
     "CACHE": REDIS_ALIAS,
     "KEY_PREFIX": os.environ.get("RF_KEY_PREFIX", "rf-proc"),
+    "REFRESH_AHEAD": float(os.environ.get("RF_REFRESH_AHEAD", "60")),
+    "WARM_INTERVAL": float(os.environ.get("RF_WARM_INTERVAL", "30")),
     "ENCRYPTION_KEYS": ["9lrjcDK1nqbXgNjm3wz7PZ3tNGgtsM2Yq6_tV9m1nPA="],
     "CLIENTS": {
         "billing": {
@@ -40,7 +42,7 @@ REQUESTFORGE = {
         "partner": {
             "STEPS": [
                 {"NAME": "device", "FETCHER": "header", "URL": _SERVER + DEVICE_PATH, "HEADERS": {"X-Device-ID": "device-123"},
-                 "TOKEN_HEADER": "X-Device-Token", "TTL": 3600},
+                 "TOKEN_HEADER": "X-Device-Token", "TTL": float(os.environ.get("RF_DEVICE_TTL", "3600"))},
                 {"NAME": "app", "FETCHER": "body", "URL": _SERVER + APP_TOKEN_PATH, "HEADERS": {"X-Device-Token": "{device}"},
                  "DATA": {"client_id": "app-id"}, "DEPENDS_ON": ["device"]},
             ]

@@ -1,0 +1,143 @@
+"""Celery beat keeps every token warm: a real worker and beat on a Redis broker, a load in a third process.
+
+Processes (all real, all on the session's redis-server):
+
+* ``celery worker`` and ``celery beat`` (``tests.support.celery_app``), beat running
+  ``refresh_due_tokens`` every 0.5 s, with ``REFRESH_AHEAD`` 1.5 s;
+* a registry worker (``tests.support.registry_worker``) calling the protected API
+  through ``get_client`` from 4 threads, with ``REFRESH_AHEAD`` 0.5 s, so it would only
+  renew a token itself if the warm-up had let it get within half a second of expiry;
+* the token server here, issuing 5-second tokens after a 300 ms delay, so a call that
+  waited for a fetch would take at least 300 ms.
+
+Tokens: the ``billing`` client-credentials token and both steps of the ``partner``
+pipeline (device token: a header with a 5 s TTL, app token: a body with expires_in).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.registry_worker import ROOT, RegistryWorkerProcess, process_env
+from tests.support.token_server import APP_TOKEN_PATH, DEVICE_PATH, TOKEN_PATH, TokenServer
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+LIFETIME = 5.0
+FETCH_DELAY = 0.3
+INTERVAL = 0.5
+WORKER_REFRESH_AHEAD = 1.5
+LOAD_REFRESH_AHEAD = 0.5
+LOAD_SECONDS = 3 * LIFETIME + 1
+
+
+@pytest.fixture
+def server() -> Iterator[TokenServer]:
+    with TokenServer(expires_in=LIFETIME, delay=FETCH_DELAY) as server:
+        yield server
+
+
+@pytest.fixture
+def celery(redis_server: str, redis_client: Any, server: TokenServer, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A Celery worker and a beat process; yields the environment of the load process."""
+    common = {"RF_DEVICE_TTL": str(LIFETIME), "RF_WARM_INTERVAL": str(INTERVAL)}
+    broker = redis_server.rsplit("/", 1)[0] + "/1"
+    env = process_env(redis_server, server.url, RF_BROKER_URL=broker, RF_REFRESH_AHEAD=str(WORKER_REFRESH_AHEAD), **common)
+    logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("worker", "beat")}
+    celery_cmd = [sys.executable, "-m", "celery", "-A", "tests.support.celery_app"]
+    worker = subprocess.Popen(
+        [*celery_cmd, "worker", "--pool=threads", "--concurrency=2", "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+        cwd=ROOT,
+        env=env,
+        stdout=logs["worker"],
+        stderr=subprocess.STDOUT,
+    )
+    beat = subprocess.Popen(
+        [*celery_cmd, "beat", "--loglevel=INFO", f"--schedule={tmp_path / 'beat-schedule'}"],
+        cwd=ROOT,
+        env=env,
+        stdout=logs["beat"],
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process_env(redis_server, server.url, RF_REFRESH_AHEAD=str(LOAD_REFRESH_AHEAD), **common)
+    finally:
+        for proc in (beat, worker):
+            proc.terminate()
+        for proc in (beat, worker):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log in logs.values():
+            log.close()
+        for name in logs:
+            sys.stdout.write(f"--- celery {name} log (tail) ---\n" + "".join((tmp_path / f"{name}.log").read_text().splitlines(True)[-15:]))
+
+
+def wait_until(condition: Any, seconds: float, what: str) -> None:
+    """Poll ``condition`` (a cheap read of another process's state) until it holds or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def fetches_by_path(server: TokenServer) -> dict[str, int]:
+    requests = server.stats().requests
+    return {path: requests.get(path, 0) for path in (TOKEN_PATH, DEVICE_PATH, APP_TOKEN_PATH)}
+
+
+def issued_by_path(server: TokenServer) -> dict[str, int]:
+    """Tokens actually answered (a request in flight is counted by ``fetches_by_path`` already)."""
+    issued = server.stats().issued
+    return {path: issued.get(path, 0) for path in (TOKEN_PATH, DEVICE_PATH, APP_TOKEN_PATH)}
+
+
+def test_no_call_waits_and_each_token_is_fetched_once_per_renewal(celery: dict[str, str], server: TokenServer) -> None:
+    # Beat warms the cold cache by itself: no request has been made yet.
+    wait_until(lambda: all(issued_by_path(server).values()), 30, "the first warm-up run")
+    load = RegistryWorkerProcess(celery)
+    try:
+        stats = load.load(LOAD_SECONDS, 4, "billing", "partner-api")
+    finally:
+        load.stop()
+
+    assert stats["errors"] == [] and stats["non_200"] == 0, stats
+    assert stats["calls"] > 500
+    # No call waited for a token endpoint (a fetch takes >= 300 ms) ...
+    assert stats["max_ms"] < FETCH_DELAY * 1000 * 0.8, stats["max_ms"]
+    # ... because the load process never had to fetch a token: Celery did every renewal.
+    assert stats["obtained_here"] == []
+
+    # Each token was renewed once per cycle of (lifetime - refresh window), never twice by
+    # two processes: the count per endpoint stays within the number of cycles that fit.
+    cycles = (LOAD_SECONDS + 5) / (LIFETIME - WORKER_REFRESH_AHEAD - INTERVAL)
+    for path, count in fetches_by_path(server).items():
+        assert 3 <= count <= cycles + 1, (path, count, cycles)
+
+
+def test_a_failing_cycle_is_signalled_and_the_next_one_recovers(celery: dict[str, str], server: TokenServer, redis_client: Any) -> None:
+    wait_until(lambda: issued_by_path(server)[TOKEN_PATH] >= 1, 30, "the first warm-up run")
+    first = server.stats().issued.get(TOKEN_PATH, 0)
+    server.fail_with(503, times=1, path=TOKEN_PATH)  # the next renewal attempt of billing fails
+    load = RegistryWorkerProcess(celery)
+    try:
+        stats = load.load(2 * LIFETIME, 2, "billing")
+    finally:
+        load.stop()
+    # Calls kept succeeding on the still-valid token, without waiting and without fetching.
+    assert stats["errors"] == [] and stats["non_200"] == 0, stats
+    assert stats["obtained_here"] == []
+    assert stats["max_ms"] < FETCH_DELAY * 1000 * 0.8
+    # The failure was signalled in the worker (counted in Redis by its receiver) ...
+    assert int(redis_client.get("rf-signals:token_refresh_failed:billing") or 0) == 1
+    # ... and a later cycle recovered: new tokens were issued after the failed attempt.
+    assert server.stats().issued.get(TOKEN_PATH, 0) >= first + 2
