@@ -130,6 +130,23 @@ class TestBuiltConfig:
         assert isinstance(breaker, CacheCircuitBreaker)
         assert breaker.cache_alias == redis_cache and breaker.key == "requestforge:breaker:a"
 
+    def test_rate_limits_local_and_shared(self, settings: Any, redis_cache: str) -> None:
+        from requestforge_django.http.rate_limit import RateLimiter
+        from requestforge_django.shared_rate_limit import CacheRateLimiter
+
+        settings.REQUESTFORGE = {
+            "CACHE": redis_cache,
+            "CLIENTS": {
+                "local": {"BASE_URL": "https://a.example", "RATE_LIMIT": {"RATE": 10, "BURST": 20, "WAIT": False}},
+                "shared": {"BASE_URL": "https://a.example", "RATE_LIMIT": {"RATE": 5, "MAX_WAIT": 2, "SHARED": True}},
+            },
+        }
+        local = get_client("local").config.rate_limiter
+        assert type(local) is RateLimiter and (local.rate, local.burst, local.block) == (10.0, 20, False)
+        shared = get_client("shared").config.rate_limiter
+        assert isinstance(shared, CacheRateLimiter)
+        assert (shared.rate, shared.burst, shared.max_wait, shared.key) == (5.0, 5, 2.0, "requestforge:ratelimit:shared")
+
     @responses.activate
     def test_static_auth_types_send_their_headers(self, settings: Any) -> None:
         settings.REQUESTFORGE = {
