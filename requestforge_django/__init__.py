@@ -58,6 +58,14 @@ _EXPORTS: dict[str, str] = {
             "CircuitBreakerException",
             "ConfigurationError",
             "RateLimitExceeded",
+            "RateLimiter",
+            "http_client",
+            "service_client",
+            "get",
+            "post",
+            "put",
+            "patch",
+            "delete",
         ],
         _HTTP,
     ),
@@ -66,11 +74,12 @@ _EXPORTS: dict[str, str] = {
             "TokenData", "FetchContext", "TokenManager", "TokenProviderInterface", "TokenStorageInterface",
             "InMemoryTokenStorage", "ClientCredentialsTokenProvider", "PasswordGrantTokenProvider",
             "TokenFetchPipeline", "PipelineTokenProvider", "TokenFetcherInterface", "HeaderTokenFetcher",
-            "BodyTokenFetcher", "TokenAuthHook",
+            "BodyTokenFetcher", "TokenAuthHook", "PipelineTokenManager",
         ],
         "requestforge_django.tokens",
     ),
     "DjangoCacheTokenStorage": "requestforge_django.cache",
+    **dict.fromkeys(["get_client", "get_pipeline", "get_token_manager", "UnknownNameError"], "requestforge_django.registry"),
 }
 
 __all__ = ["__version__", *_EXPORTS]

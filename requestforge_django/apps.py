@@ -20,7 +20,7 @@ class RequestforgeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register the system checks and the settings-reload receiver, exactly once.
+        """Register the system checks, the settings-reload receiver and the declarative-client resolver, exactly once.
 
         ``ready()`` can run more than once in one process (test runners that rebuild
         the app registry, ``django.setup()`` called twice). Both registrations are
@@ -32,6 +32,10 @@ class RequestforgeConfig(AppConfig):
 
         from .checks import register_checks
         from .conf import reload_requestforge_settings
+        from .http.declarative import set_client_resolver
+        from .registry import get_client
 
         register_checks()
         setting_changed.connect(reload_requestforge_settings, dispatch_uid=SETTINGS_RELOAD_UID)
+        # Declarative clients bound by name (``@http_client("billing")``) resolve through the registry.
+        set_client_resolver(get_client)

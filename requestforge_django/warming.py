@@ -6,18 +6,27 @@ i.e. under the same cross-process lease as the request path: a warm-up that runs
 beat, in two workers by mistake, and alongside web processes still fetches each token
 once. One name failing never stops the others; its still-valid token stays cached
 and the failure has already been signalled (``token_refresh_failed``).
+
+Clients and pipelines are renewed in parallel (the steps of one pipeline in order):
+tokens fetched together at start-up fall due together, and renewing them one after the
+other would eat the refresh-ahead window of the last one by the sum of every endpoint's
+latency.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .registry import Definitions, Registry, UnknownNameError, registry
 from .token_events import describe_error
 from .tokens.single_flight import RenewResult
 
-__all__ = ["WarmResult", "warm", "warm_targets"]
+__all__ = ["MAX_PARALLEL", "WarmResult", "warm", "warm_targets"]
+
+#: Most clients/pipelines renewed at the same time by one warm-up run.
+MAX_PARALLEL = 8
 
 
 @dataclass(frozen=True)
@@ -66,23 +75,37 @@ def warm_targets(definitions: Definitions, names: Iterable[str] | None = None) -
 
 
 def warm(names: Iterable[str] | None = None, *, using: Registry | None = None) -> list[WarmResult]:
-    """Renew what is due among ``names`` (see :func:`warm_targets`); one result per token.
+    """Renew what is due among ``names`` (see :func:`warm_targets`); one result per token, in order.
 
     Raises :class:`UnknownNameError` before renewing anything if a name is unknown.
     """
     reg = using or registry
     definitions = reg.definitions()
-    results: list[WarmResult] = []
-    for target in warm_targets(definitions, names):
-        try:
-            if target in definitions.pipelines:
-                renewed = reg.get_pipeline(target).renew_due()
-                results.extend(_result(target, step, outcome) for step, outcome in renewed.items())
-            else:
-                results.append(_result(target, None, reg.get_token_manager(target).renew_if_due()))
-        except Exception as exc:
-            results.append(WarmResult(target, None, "error", error=describe_error(exc)))
-    return results
+    targets = warm_targets(definitions, names)
+    if len(targets) <= 1:
+        return [result for target in targets for result in _warm_one(reg, definitions, target)]
+    with ThreadPoolExecutor(max_workers=min(len(targets), MAX_PARALLEL), thread_name_prefix="requestforge-warm") as pool:
+        batches = list(pool.map(lambda target: _warm_in_thread(reg, definitions, target), targets))
+    return [result for batch in batches for result in batch]
+
+
+def _warm_one(reg: Registry, definitions: Definitions, target: str) -> list[WarmResult]:
+    try:
+        if target in definitions.pipelines:
+            renewed = reg.get_pipeline(target).renew_due()
+            return [_result(target, step, outcome) for step, outcome in renewed.items()]
+        return [_result(target, None, reg.get_token_manager(target).renew_if_due())]
+    except Exception as exc:
+        return [WarmResult(target, None, "error", error=describe_error(exc))]
+
+
+def _warm_in_thread(reg: Registry, definitions: Definitions, target: str) -> list[WarmResult]:
+    try:
+        return _warm_one(reg, definitions, target)
+    finally:
+        from django.db import connections
+
+        connections.close_all()  # building a client may have read a credential in this thread
 
 
 def _result(name: str, step: str | None, outcome: RenewResult) -> WarmResult:

@@ -16,6 +16,7 @@ from .builtin_hooks import (
 from .circuit_breaker import CircuitBreaker, CircuitState
 from .client import HttpClient
 from .config import HttpClientConfig, HttpClientConfigBuilder
+from .declarative import delete, get, http_client, patch, post, put, service_client, set_client_resolver
 from .exceptions import (
     AuthenticationException,
     CircuitBreakerException,
@@ -31,6 +32,7 @@ from .exceptions import (
 )
 from .hooks import AuthHookInterface, ErrorHookInterface, RequestHookInterface, ResponseHookInterface
 from .messages import HttpMethod, HttpRequest, HttpResponse, RequestContext
+from .rate_limit import RateLimiter, RateLimiterInterface
 from .retry import (
     CircuitBreakerRetryStrategy,
     ExponentialBackoffRetryStrategy,
@@ -73,6 +75,8 @@ __all__ = [
     "RateLimitExceeded",
     "RateLimitInfo",
     "RateLimitResponseHook",
+    "RateLimiter",
+    "RateLimiterInterface",
     "RequestContext",
     "RequestHookInterface",
     "ResponseHookInterface",
@@ -82,4 +86,12 @@ __all__ = [
     "SSLException",
     "SimpleRetryStrategy",
     "TimeoutException",
+    "delete",
+    "get",
+    "http_client",
+    "patch",
+    "post",
+    "put",
+    "service_client",
+    "set_client_resolver",
 ]

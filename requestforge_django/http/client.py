@@ -22,7 +22,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -31,6 +31,9 @@ from .config import HttpClientConfig
 from .exceptions import CircuitBreakerException, ConnectionException, HttpClientException, MaxRetryException, TimeoutException
 from .messages import HttpMethod, HttpRequest, HttpResponse, RequestContext
 from .transport import Transport
+
+if TYPE_CHECKING:
+    from .rate_limit import RateLimiterInterface
 
 logger = logging.getLogger("requestforge_django.http")
 
@@ -253,26 +256,41 @@ class HttpClient:
         max_workers: int = 10,
         fail_fast: bool = False,
         on_progress: Callable[[int, int], None] | None = None,
+        *,
+        rate_limiter: RateLimiterInterface | None = None,
     ) -> list[HttpResponse | Exception]:
-        """Send ``requests`` concurrently; results in input order, failures captured as exceptions.
+        """Send ``requests`` with at most ``max_workers`` in flight; results in input order.
 
-        With ``fail_fast`` the first failure stops new sends and is raised.
+        A failed request's slot holds its exception; with ``fail_fast`` the first failure
+        stops new sends and is raised once the sends in flight have finished.
+        ``on_progress(done, total)`` is called after each request, in order, from the
+        worker that finished it. The client's rate limiter applies to every attempt as
+        always; ``rate_limiter`` adds one for this batch only (a permit per request).
+        The calling thread is one of the workers (see :mod:`.concurrency`).
         """
         from .concurrency import run_concurrently
 
-        return run_concurrently(self, list(requests), max_workers=max_workers, fail_fast=fail_fast, on_progress=on_progress)
+        return run_concurrently(
+            self, list(requests), max_workers=max_workers, fail_fast=fail_fast, on_progress=on_progress, rate_limiter=rate_limiter
+        )
 
-    def _worker_pool(self, size: int) -> Any:
-        """A long-lived pool so workers (and their sessions' connections) survive between calls."""
+    def _start_workers(self, work: Callable[[], None], count: int) -> None:
+        """Run ``work`` on ``count`` threads of a long-lived pool, so workers (and their
+        sessions' connections) survive between calls.
+
+        Submitting under the lock means a concurrent resize or :meth:`close` can never
+        leave us submitting to a pool that was just shut down.
+        """
         from concurrent.futures import ThreadPoolExecutor
 
         with self._executor_lock:
             executor = self._executor
-            if executor is None or executor._max_workers < size:
+            if executor is None or executor._max_workers < count:
                 if executor is not None:
-                    executor.shutdown(wait=False)
-                executor = self._executor = ThreadPoolExecutor(max_workers=max(size, 4), thread_name_prefix="requestforge")
-            return executor
+                    executor.shutdown(wait=False)  # its threads finish what they run, then exit
+                executor = self._executor = ThreadPoolExecutor(max_workers=max(count, 4), thread_name_prefix="requestforge")
+            for _ in range(count):
+                executor.submit(work)
 
     def __repr__(self) -> str:
         return f"HttpClient(base_url={self.config.base_url!r}{', name=' + repr(self.config.name) if self.config.name else ''})"

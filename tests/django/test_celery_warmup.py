@@ -7,8 +7,13 @@ Processes (all real, all on the session's redis-server):
 * a registry worker (``tests.support.registry_worker``) calling the protected API
   through ``get_client`` from 4 threads, with ``REFRESH_AHEAD`` 0.5 s, so it would only
   renew a token itself if the warm-up had let it get within half a second of expiry;
-* the token server here, issuing 5-second tokens after a 300 ms delay, so a call that
-  waited for a fetch would take at least 300 ms.
+* the token server here, issuing 6-second tokens after a 600 ms delay.
+
+"No call waits for a token endpoint" is shown without trusting wall-clock latencies
+(a loaded 2-core machine can stall any call): the load process checks, after every
+call, how long each token in the shared cache has left. If every token always had
+more than the load process's own refresh window left, and the load process fetched
+nothing, then every call was served from the cache: none could have waited.
 
 Tokens: the ``billing`` client-credentials token and both steps of the ``partner``
 pipeline (device token: a header with a 5 s TTL, app token: a body with expires_in).
@@ -30,10 +35,10 @@ from tests.support.token_server import APP_TOKEN_PATH, DEVICE_PATH, TOKEN_PATH, 
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-LIFETIME = 5.0
-FETCH_DELAY = 0.3
+LIFETIME = 6.0
+FETCH_DELAY = 0.6
 INTERVAL = 0.5
-WORKER_REFRESH_AHEAD = 1.5
+WORKER_REFRESH_AHEAD = 2.5
 LOAD_REFRESH_AHEAD = 0.5
 LOAD_SECONDS = 3 * LIFETIME + 1
 
@@ -112,10 +117,13 @@ def test_no_call_waits_and_each_token_is_fetched_once_per_renewal(celery: dict[s
 
     assert stats["errors"] == [] and stats["non_200"] == 0, stats
     assert stats["calls"] > 500
-    # No call waited for a token endpoint (a fetch takes >= 300 ms) ...
-    assert stats["max_ms"] < FETCH_DELAY * 1000 * 0.8, stats["max_ms"]
-    # ... because the load process never had to fetch a token: Celery did every renewal.
+    # Every token always had more than the load's refresh window left (never expired, never
+    # due where the calls are made), and the load process fetched nothing: Celery did every
+    # renewal and no call waited for a token endpoint.
+    assert set(stats["min_left"]) == {"billing", "partner/device", "partner/app"}
+    assert min(stats["min_left"].values()) > LOAD_REFRESH_AHEAD, stats["min_left"]
     assert stats["obtained_here"] == []
+    print(f"calls {stats['calls']}, slowest {stats['max_ms']:.0f} ms, least time left {min(stats['min_left'].values()):.2f} s")
 
     # Each token was renewed once per cycle of (lifetime - refresh window), never twice by
     # two processes: the count per endpoint stays within the number of cycles that fit.
@@ -130,14 +138,16 @@ def test_a_failing_cycle_is_signalled_and_the_next_one_recovers(celery: dict[str
     server.fail_with(503, times=1, path=TOKEN_PATH)  # the next renewal attempt of billing fails
     load = RegistryWorkerProcess(celery)
     try:
-        stats = load.load(2 * LIFETIME, 2, "billing")
+        stats = load.load(LIFETIME + 2, 2, "billing")
     finally:
         load.stop()
     # Calls kept succeeding on the still-valid token, without waiting and without fetching.
     assert stats["errors"] == [] and stats["non_200"] == 0, stats
     assert stats["obtained_here"] == []
-    assert stats["max_ms"] < FETCH_DELAY * 1000 * 0.8
+    assert stats["min_left"]["billing"] > 0  # the token never expired, though one renewal cycle was lost
     # The failure was signalled in the worker (counted in Redis by its receiver) ...
     assert int(redis_client.get("rf-signals:token_refresh_failed:billing") or 0) == 1
-    # ... and a later cycle recovered: new tokens were issued after the failed attempt.
-    assert server.stats().issued.get(TOKEN_PATH, 0) >= first + 2
+    # ... and a later cycle recovered: a new token was issued after the failed attempt.
+    stats_now = server.stats()
+    assert stats_now.requests[TOKEN_PATH] >= stats_now.issued[TOKEN_PATH] + 1  # the failed attempt
+    assert stats_now.issued[TOKEN_PATH] >= first + 1

@@ -9,7 +9,8 @@ Run as ``python -m tests.support.registry_worker`` with
 ``load SECONDS THREADS NAME [NAME ...]``
     Call the clients in a loop from THREADS threads for SECONDS; answers the number of
     calls, the non-200 answers, the slowest call in ms and how many tokens *this*
-    process fetched (``token_obtained`` signals).
+    process fetched (``token_obtained`` signals) and, per token, the least time to expiry
+    seen in the shared cache right after a call (``min_left``; never expired means > 0).
 
 Only fingerprints of tokens ever leave the process.
 """
@@ -77,6 +78,19 @@ class RegistryWorkerProcess:
         self.proc.wait(timeout=30)
 
 
+def token_lefts(name: str) -> dict[str, float | None]:
+    """Seconds to expiry of every cached token behind client ``name`` (``None``: not cached)."""
+    from requestforge_django.registry import registry
+
+    auth = registry.definitions().clients[name].auth
+    if auth is not None and auth.type == "pipeline" and auth.pipeline:
+        pipeline = registry.get_pipeline(auth.pipeline)
+        tokens = {f"{auth.pipeline}/{step}": pipeline.peek_step(step) for step in pipeline.step_names}
+    else:
+        tokens = {name: registry.get_token_manager(name).peek_token()}
+    return {label: None if token is None else token.seconds_left() for label, token in tokens.items()}
+
+
 def load(names: list[str], seconds: float, threads: int) -> dict[str, Any]:
     from requestforge_django import get_client
     from requestforge_django.signals import token_obtained
@@ -89,13 +103,13 @@ def load(names: list[str], seconds: float, threads: int) -> dict[str, Any]:
 
     token_obtained.connect(on_obtained)
     lock = threading.Lock()
-    stats = {"calls": 0, "non_200": 0, "max_ms": 0.0, "errors": []}
+    stats: dict[str, Any] = {"calls": 0, "non_200": 0, "max_ms": 0.0, "errors": [], "min_left": {}}
     deadline = time.monotonic() + seconds
 
     def run() -> None:
-        clients = [get_client(name) for name in names]
+        clients = [(name, get_client(name)) for name in names]
         while time.monotonic() < deadline:
-            for client in clients:
+            for name, client in clients:
                 started = time.perf_counter()
                 try:
                     status = client.get(PROTECTED_PATH).status_code
@@ -104,7 +118,11 @@ def load(names: list[str], seconds: float, threads: int) -> dict[str, Any]:
                     with lock:
                         stats["errors"].append(f"{type(exc).__name__}: {exc}")
                 elapsed = (time.perf_counter() - started) * 1000
+                lefts = token_lefts(name)
                 with lock:
+                    for label, left in lefts.items():
+                        known = stats["min_left"].get(label, float("inf"))
+                        stats["min_left"][label] = -1.0 if left is None else min(known, left)
                     stats["calls"] += 1
                     stats["non_200"] += status != 200
                     stats["max_ms"] = max(stats["max_ms"], elapsed)

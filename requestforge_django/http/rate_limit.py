@@ -1,0 +1,212 @@
+"""A thread-safe token-bucket rate limiter for outbound calls.
+
+A partner that allows "10 requests per second, bursts of 20" is described by a
+bucket of ``burst`` permits refilled at ``rate`` permits per second. The bucket starts
+full, so a quiet client may send ``burst`` requests at once.
+
+Waiting is done with *reservations*: a caller that finds the bucket empty takes its
+permit anyway, driving the count below zero, and sleeps (outside the lock) until the
+debt it created has been refilled. Each caller therefore learns its own turn the moment
+it asks, so waiters are served in the order they arrived, nobody re-polls the lock, no
+herd of sleepers wakes at once to race for one permit, and the long-run rate is exact:
+a late wake-up of one caller does not shift the turns of the others.
+
+All state is one immutable :class:`BucketState` read and written only through
+:meth:`RateLimiter._load` and :meth:`RateLimiter._store`, and the only transition is
+the pure function :func:`reserve`. A subclass can keep the bucket in a cache shared by
+every process by overriding those two methods (``_load`` returning ``None`` means "no
+bucket yet", which reads as full) and :meth:`RateLimiter._update` to swap the
+in-process lock for a cache lock, with a wall clock (``time.time``): ``updated_at`` is a
+reading of ``clock``, and a monotonic clock means nothing to another process. This is
+the same shape as :mod:`.circuit_breaker`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .exceptions import ConfigurationError, RateLimitExceeded
+
+R = TypeVar("R")
+
+
+class RateLimiterInterface(ABC):
+    """What :class:`HttpClient` needs from a limiter: it calls :meth:`acquire` before every attempt.
+
+    Implement this to plug another limiter (a shared one, a per-tenant one) into
+    ``HttpClientConfig.rate_limiter``.
+    """
+
+    @abstractmethod
+    def acquire(self, permits: int = 1) -> float:
+        """Take ``permits``, waiting if needed; return the seconds waited.
+
+        Raise :class:`RateLimitExceeded` (with ``retry_after``) instead of waiting when
+        the limiter is configured not to wait that long.
+        """
+
+    @abstractmethod
+    def try_acquire(self, permits: int = 1) -> bool:
+        """Take ``permits`` only if that needs no waiting; never blocks."""
+
+
+@dataclass(frozen=True, slots=True)
+class BucketState:
+    """The bucket as one value: ``tokens`` permits as of clock reading ``updated_at``.
+
+    ``tokens`` is negative while reservations are outstanding: ``-tokens`` permits are
+    promised to callers that are still sleeping until their turn.
+    """
+
+    tokens: float
+    updated_at: float
+
+
+def refill(state: BucketState, now: float, *, rate: float, burst: int) -> BucketState:
+    """``state`` brought forward to ``now``: ``rate`` permits per second, never above ``burst``.
+
+    A clock reading older than ``updated_at`` (another process's wall clock running a
+    little behind) refills nothing and does not move the bucket back in time.
+    """
+    elapsed = now - state.updated_at
+    if elapsed <= 0:
+        return state
+    return BucketState(min(float(burst), state.tokens + elapsed * rate), now)
+
+
+def reserve(state: BucketState | None, now: float, permits: int, *, rate: float, burst: int) -> tuple[BucketState, float]:
+    """The transition: take ``permits`` at ``now``; return the new state and the seconds to wait.
+
+    ``state`` ``None`` is a bucket never used: full. The wait is how long until the
+    refill covers the debt the permits leave behind (``0.0`` when they were there).
+    """
+    current = BucketState(float(burst), now) if state is None else refill(state, now, rate=rate, burst=burst)
+    tokens = current.tokens - permits
+    wait = -tokens / rate if tokens < 0 else 0.0
+    return BucketState(tokens, max(current.updated_at, now)), wait
+
+
+class RateLimiter(RateLimiterInterface):
+    """At most ``rate`` permits per second on average, at most ``burst`` at once.
+
+    ``block`` (default) makes :meth:`acquire` wait its turn; with ``max_wait`` set, a
+    turn further away than that raises :class:`RateLimitExceeded` instead (nothing is
+    consumed, ``retry_after`` says when to come back). ``block=False`` never waits.
+    One limiter may be shared by several clients, threads and ``request_many`` batches:
+    they all draw from the same bucket.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int | None = None,
+        *,
+        block: bool = True,
+        max_wait: float | None = None,
+        name: str = "",
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
+            raise ConfigurationError(f"must be a positive number of permits per second, got {rate!r}", field="rate")
+        if burst is None:
+            burst = max(1, math.ceil(rate))
+        elif isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise ConfigurationError(f"must be an integer >= 1, got {burst!r}", field="burst")
+        if not isinstance(block, bool):
+            raise ConfigurationError(f"must be a bool, got {block!r}", field="block")
+        if max_wait is not None and (
+            isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)) or math.isnan(max_wait) or max_wait < 0
+        ):
+            raise ConfigurationError(f"must be None or a non-negative number of seconds, got {max_wait!r}", field="max_wait")
+        if not isinstance(name, str):
+            raise ConfigurationError(f"must be a string, got {name!r}", field="name")
+        for field_name, value in (("clock", clock), ("sleep", sleep)):
+            if not callable(value):
+                raise ConfigurationError(f"must be callable, got {value!r}", field=field_name)
+        self.rate = float(rate)
+        self.burst = burst
+        self.block = block
+        self.max_wait = None if max_wait is None else float(max_wait)
+        self.name = name
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._state: BucketState | None = None
+
+    # -- storage (override for a shared bucket) ----------------------------------------
+    def _load(self) -> BucketState | None:
+        """Return the stored state (``None``: never used, i.e. full); called with the lock held."""
+        return self._state
+
+    def _store(self, state: BucketState) -> None:
+        """Persist ``state``; called with the lock held, only when it changed."""
+        self._state = state
+
+    def _update(self, transition: Callable[[BucketState | None, float], tuple[BucketState | None, R]]) -> R:
+        """Apply ``transition`` to the stored state atomically; store the result if it changed."""
+        with self._lock:
+            current = self._load()
+            new, result = transition(current, self._clock())
+            if new is not None and new != current:
+                self._store(new)
+            return result
+
+    # -- the public API ------------------------------------------------------------------
+    def acquire(self, permits: int = 1) -> float:
+        """Take ``permits``, sleeping until they are due; return the seconds waited.
+
+        The turn is reserved under the lock and the sleep happens outside it. Raises
+        :class:`RateLimitExceeded`, consuming nothing, when the wait would exceed
+        ``max_wait`` or the limiter does not block.
+        """
+        self._check(permits)
+        block, max_wait = self.block, self.max_wait
+
+        def take(state: BucketState | None, now: float) -> tuple[BucketState | None, tuple[bool, float]]:
+            new, wait = reserve(state, now, permits, rate=self.rate, burst=self.burst)
+            if wait > 0 and (not block or (max_wait is not None and wait > max_wait)):
+                return state, (False, wait)  # refused: the bucket is left as it was
+            return new, (True, wait)
+
+        granted, wait = self._update(take)
+        if not granted:
+            label = f" {self.name!r}" if self.name else ""
+            raise RateLimitExceeded(f"Rate limit{label} exceeded: next permit in {wait:.3f}s", retry_after=wait)
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def try_acquire(self, permits: int = 1) -> bool:
+        """Take ``permits`` if they are available right now; never waits, never raises for a full bucket."""
+        self._check(permits)
+
+        def take(state: BucketState | None, now: float) -> tuple[BucketState | None, bool]:
+            new, wait = reserve(state, now, permits, rate=self.rate, burst=self.burst)
+            return (new, True) if wait == 0 else (state, False)
+
+        return self._update(take)
+
+    @property
+    def available(self) -> float:
+        """Permits in the bucket now; negative while reservations are outstanding."""
+        with self._lock:
+            state, now = self._load(), self._clock()
+        return float(self.burst) if state is None else refill(state, now, rate=self.rate, burst=self.burst).tokens
+
+    def _check(self, permits: int) -> None:
+        if isinstance(permits, bool) or not isinstance(permits, int) or permits < 1:
+            raise ConfigurationError(f"must be a positive integer, got {permits!r}", field="permits")
+        if permits > self.burst:
+            # A bucket never holds more than ``burst``: such a request could never be granted at once.
+            raise ConfigurationError(f"{permits} exceeds the bucket size (burst={self.burst})", field="permits")
+
+    def __repr__(self) -> str:
+        label = f"name={self.name!r}, " if self.name else ""
+        return f"RateLimiter({label}rate={self.rate:g}, burst={self.burst}, block={self.block}, max_wait={self.max_wait})"
