@@ -100,6 +100,7 @@ E_CONFLICT = "requestforge.E005"
 E_CACHE_ALIAS = "requestforge.E006"
 E_ENCRYPTION_KEY = "requestforge.E007"
 E_NAME = "requestforge.E008"
+E_KEYS_MISSING = "requestforge.E009"  # reported by checks_encryption (needs the database)
 E_AUTH_TYPE = "requestforge.E010"
 E_AUTH_MISSING = "requestforge.E011"
 E_AUTH_PIPELINE = "requestforge.E012"
@@ -113,6 +114,7 @@ E_DEPENDS_CYCLE = "requestforge.E025"
 E_TEMPLATE = "requestforge.E026"
 E_REFRESH_STEP = "requestforge.E027"
 E_WARM = "requestforge.E030"
+E_DEFINED_TWICE = "requestforge.E031"  # reported by checks_encryption and the admin forms
 W_LOCAL_CACHE = "requestforge.W001"
 W_REFRESH_AHEAD = "requestforge.W002"
 W_IGNORED = "requestforge.W003"
@@ -133,6 +135,7 @@ CHECKS: Mapping[str, CheckInfo] = MappingProxyType(
             _info(E_CACHE_ALIAS, "CACHE is not an alias in settings.CACHES"),
             _info(E_ENCRYPTION_KEY, "an ENCRYPTION_KEYS entry is not a Fernet key"),
             _info(E_NAME, "a client, pipeline or step name is not usable"),
+            _info(E_KEYS_MISSING, "ENCRYPTION_KEYS is empty although secrets are stored encrypted"),
             _info(E_AUTH_TYPE, "unknown AUTH TYPE"),
             _info(E_AUTH_MISSING, "a key required by the AUTH TYPE is missing"),
             _info(E_AUTH_PIPELINE, "AUTH PIPELINE names an undefined pipeline"),
@@ -146,6 +149,7 @@ CHECKS: Mapping[str, CheckInfo] = MappingProxyType(
             _info(E_TEMPLATE, "a {step} placeholder names a step not in DEPENDS_ON"),
             _info(E_REFRESH_STEP, "REFRESH_FROM_STEP names a step that does not exist"),
             _info(E_WARM, "WARM names an undefined client or pipeline"),
+            _info(E_DEFINED_TWICE, "a name is defined in settings and in the database"),
             _info(W_LOCAL_CACHE, "the token cache is per-process (LocMemCache) or stores nothing (DummyCache)"),
             _info(W_REFRESH_AHEAD, "REFRESH_AHEAD is not shorter than a token lifetime"),
             _info(W_IGNORED, "a key has no effect in its context"),
