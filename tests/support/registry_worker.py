@@ -6,6 +6,8 @@ Run as ``python -m tests.support.registry_worker`` with
 ``call NAME``
     ``GET /api/protected`` through ``get_client(NAME)``; answers
     ``{"status": ..., "token": <fingerprint of the token now cached>}``.
+``describe NAME``
+    ``{"base_url": ..., "headers": {...}}`` of ``get_client(NAME)``'s configuration.
 ``load SECONDS THREADS NAME [NAME ...]``
     Call the clients in a loop from THREADS threads for SECONDS; answers the number of
     calls, the non-200 answers, the slowest call in ms and how many tokens *this*
@@ -68,6 +70,9 @@ class RegistryWorkerProcess:
 
     def call(self, name: str) -> dict[str, Any]:
         return self._ask(f"call {name}")
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return self._ask(f"describe {name}")
 
     def load(self, seconds: float, threads: int, *names: str) -> dict[str, Any]:
         return self._ask(f"load {seconds} {threads} {' '.join(names)}")
@@ -151,6 +156,9 @@ def main() -> None:
             response = get_client(args[0]).get(PROTECTED_PATH)
             token = get_token_manager(args[0]).get_token().access_token
             answer: dict[str, Any] = {"status": response.status_code, "token": fingerprint(token)}
+        elif command == "describe":
+            config = get_client(args[0]).config
+            answer = {"base_url": config.base_url, "headers": dict(config.default_headers)}
         elif command == "load":
             answer = load(args[2:], float(args[0]), int(args[1]))
         else:
