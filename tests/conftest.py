@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.django_caches import DB_ALIAS, REDIS_ALIAS, database_cache_config, redis_cache_config
 from tests.support.redis_server import RedisServer, RedisServerError
+from tests.support.token_server import TokenServer
 
 if TYPE_CHECKING:
     import redis
@@ -34,6 +35,13 @@ def redis_server() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture
+def token_server() -> Iterator[TokenServer]:
+    """A real OAuth2 token endpoint and protected API on 127.0.0.1 (hour-long tokens), for one test."""
+    with TokenServer(expires_in=3600) as server:
+        yield server
 
 
 @pytest.fixture

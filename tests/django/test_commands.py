@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,12 +16,6 @@ from tests.django.settings_factory import requestforge_setting
 from tests.support.token_server import PROTECTED_PATH, TOKEN_PATH, TokenServer
 
 pytestmark = pytest.mark.django_db(databases=[])
-
-
-@pytest.fixture
-def token_server() -> Iterator[TokenServer]:
-    with TokenServer(expires_in=3600) as server:
-        yield server
 
 
 @pytest.fixture

@@ -20,12 +20,6 @@ pytestmark = pytest.mark.django_db(databases=[])
 
 
 @pytest.fixture
-def token_server() -> Iterator[TokenServer]:
-    with TokenServer(expires_in=3600) as server:
-        yield server
-
-
-@pytest.fixture
 def configured(settings: Any, token_server: TokenServer, redis_cache: str) -> TokenServer:
     settings.REQUESTFORGE = requestforge_setting(token_server, redis_cache)
     return token_server
