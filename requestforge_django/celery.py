@@ -10,8 +10,8 @@ or in settings with ``CELERY_BEAT_SCHEDULE = beat_schedule()`` when the app read
 configuration from Django settings (``app.config_from_object("django.conf:settings",
 namespace="CELERY")``). With django-celery-beat, create an ``IntervalSchedule`` of
 ``WARM_INTERVAL`` seconds and a ``PeriodicTask`` with task
-``"requestforge_django.tasks.refresh_due_tokens"`` and ``expires`` set to the same
-interval (see docs/celery.md).
+``"requestforge_django.tasks.refresh_due_tokens"`` and ``expire_seconds`` set to the
+same interval (``expires`` there is the date the whole schedule ends; see docs/celery.md).
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ class UnknownNameError(LookupError):
         self.name = name
         self.known = tuple(sorted(known))
         listed = ", ".join(repr(k) for k in self.known) or "(none)"
-        super().__init__(f"No {kind} named {name!r}; known {kind}s: {listed}. Define it in REQUESTFORGE or in the admin.")
+        super().__init__(f"No {kind} named {name!r}; known: {listed}. Define it in REQUESTFORGE or in the admin.")
 
     def __str__(self) -> str:
         return str(self.args[0])

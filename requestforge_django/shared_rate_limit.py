@@ -34,7 +34,6 @@ from typing import Any, TypeVar
 from django.core.cache import caches
 
 from .cache import DjangoCacheLease, _redis_target
-from .http.exceptions import RateLimitExceeded
 from .http.rate_limit import BucketState, RateLimiter
 
 logger = logging.getLogger("requestforge_django")
@@ -100,23 +99,9 @@ class CacheRateLimiter(RateLimiter):
         self._cache_down = threading.Event()
 
     # -- Redis: one atomic script per permit ---------------------------------------------
-    def acquire(self, permits: int = 1) -> float:
-        self._check(permits)
-        outcome = self._reserve_in_redis(permits, may_wait=self.block, max_wait=self.max_wait)
-        if outcome is None:
-            return super().acquire(permits)  # the lease-based path through _update
-        granted, wait = outcome
-        if not granted:
-            label = f" {self.name!r}" if self.name else ""
-            raise RateLimitExceeded(f"Rate limit{label} exceeded: next permit in {wait:.3f}s", retry_after=wait)
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-    def try_acquire(self, permits: int = 1) -> bool:
-        self._check(permits)
-        outcome = self._reserve_in_redis(permits, may_wait=False, max_wait=None)
-        return super().try_acquire(permits) if outcome is None else outcome[0]
+    def _reserve(self, permits: int, *, block: bool, max_wait: float | None) -> tuple[bool, float]:
+        outcome = self._reserve_in_redis(permits, may_wait=block, max_wait=max_wait)
+        return super()._reserve(permits, block=block, max_wait=max_wait) if outcome is None else outcome
 
     def _reserve_in_redis(self, permits: int, *, may_wait: bool, max_wait: float | None) -> tuple[bool, float] | None:
         """``(granted, wait)`` from the Lua script; ``None`` when the cache is not Redis or is down."""

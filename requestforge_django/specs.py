@@ -238,8 +238,8 @@ class StepSpec:
 class PipelineSpec:
     """One entry of ``PIPELINES``: ordered steps, each depending only on earlier ones.
 
-    ``refresh_from_step`` is the step invalidated (with its dependents) when the final
-    token is rejected; ``None`` means the last step.
+    ``refresh_from_step`` is the step re-fetched (with its dependents) when the final
+    token is rejected; ``None`` means every step.
     """
 
     name: str

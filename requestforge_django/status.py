@@ -18,7 +18,7 @@ from .registry import Definitions, Registry, UnknownNameError, registry
 from .token_events import TokenEventRecord, describe_error, read_status
 from .tokens.data import TokenData
 
-__all__ = ["TokenStatus", "token_statuses"]
+__all__ = ["TokenStatus", "format_seconds", "token_statuses"]
 
 
 @dataclass(frozen=True)
@@ -118,3 +118,19 @@ def _with_token(row: TokenStatus, definitions: Definitions, peek: Any) -> TokenS
 
 def _as_datetime(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, tz=timezone.utc)
+
+
+def format_seconds(seconds: Any) -> str:
+    """``"59m 58s"``-style durations, the same in ``requestforge_status`` and the admin."""
+    if seconds is None:
+        return "-"
+    value = round(float(seconds))
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    hours, rest = divmod(value, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{sign}{minutes}m {secs:02d}s"
+    return f"{sign}{secs}s"

@@ -167,15 +167,7 @@ class RateLimiter(RateLimiterInterface):
         ``max_wait`` or the limiter does not block.
         """
         self._check(permits)
-        block, max_wait = self.block, self.max_wait
-
-        def take(state: BucketState | None, now: float) -> tuple[BucketState | None, tuple[bool, float]]:
-            new, wait = reserve(state, now, permits, rate=self.rate, burst=self.burst)
-            if wait > 0 and (not block or (max_wait is not None and wait > max_wait)):
-                return state, (False, wait)  # refused: the bucket is left as it was
-            return new, (True, wait)
-
-        granted, wait = self._update(take)
+        granted, wait = self._reserve(permits, block=self.block, max_wait=self.max_wait)
         if not granted:
             label = f" {self.name!r}" if self.name else ""
             raise RateLimitExceeded(f"Rate limit{label} exceeded: next permit in {wait:.3f}s", retry_after=wait)
@@ -186,10 +178,19 @@ class RateLimiter(RateLimiterInterface):
     def try_acquire(self, permits: int = 1) -> bool:
         """Take ``permits`` if they are available right now; never waits, never raises for a full bucket."""
         self._check(permits)
+        return self._reserve(permits, block=False, max_wait=None)[0]
 
-        def take(state: BucketState | None, now: float) -> tuple[BucketState | None, bool]:
+    def _reserve(self, permits: int, *, block: bool, max_wait: float | None) -> tuple[bool, float]:
+        """Reserve ``permits``: ``(granted, wait)``; a refusal leaves the bucket as it was.
+
+        The one place a subclass changes to reserve elsewhere (a shared bucket).
+        """
+
+        def take(state: BucketState | None, now: float) -> tuple[BucketState | None, tuple[bool, float]]:
             new, wait = reserve(state, now, permits, rate=self.rate, burst=self.burst)
-            return (new, True) if wait == 0 else (state, False)
+            if wait > 0 and (not block or (max_wait is not None and wait > max_wait)):
+                return state, (False, wait)  # refused: the bucket is left as it was
+            return new, (True, wait)
 
         return self._update(take)
 

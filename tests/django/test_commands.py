@@ -133,7 +133,7 @@ class TestCall:
     def test_successful_call_with_masked_curl(self, configured: TokenServer) -> None:
         out = run("requestforge_call", "billing", "get", PROTECTED_PATH, "--curl")
         assert "HTTP 200" in out and '"ok": true' in out
-        assert "curl" in out and "Authorization: Bearer" in out
+        assert f"curl -X GET {configured.url}{PROTECTED_PATH}" in out and "Authorization: Bearer" in out
         token = get_token_manager("billing").peek_token().access_token
         assert token not in out
 

@@ -56,7 +56,7 @@ class TestLookups:
         assert isinstance(info.value, LookupError)
 
     def test_unknown_pipeline_lists_known_names(self, configured: TokenServer) -> None:
-        with pytest.raises(UnknownNameError, match=r"No pipeline named 'nope'; known pipelines: 'partner'"):
+        with pytest.raises(UnknownNameError, match=r"No pipeline named 'nope'; known: 'partner'"):
             get_pipeline("nope")
 
     def test_token_manager_of_a_client_without_tokens_is_refused(self, configured: TokenServer) -> None:

@@ -44,8 +44,8 @@ class Command(BaseCommand):
         except HttpClientException as exc:  # str() is masked
             raise CommandError(f"{type(exc).__name__}: {exc}") from exc
         sensitive = client.config.sensitive_headers
-        if curl and response.request is not None:
-            self.stdout.write(response.request.to_curl(sensitive_headers=sensitive))
+        if curl and response.request is not None:  # with the absolute URL, so it can be pasted
+            self.stdout.write(response.request.with_url(response.url).to_curl(sensitive_headers=sensitive))
         self.stdout.write(f"HTTP {response.status_code} {response.reason}  ({response.elapsed_ms:.0f} ms)")
         for key, value in mask_headers(response.headers, sensitive).items():
             self.stdout.write(f"{key}: {value}")

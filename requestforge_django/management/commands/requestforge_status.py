@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from ...status import TokenStatus, token_statuses
-from ._base import format_seconds, run_or_fail
+from ...status import TokenStatus, format_seconds, token_statuses
+from ._base import run_or_fail
 
 
 class Command(BaseCommand):

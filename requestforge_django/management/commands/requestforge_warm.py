@@ -6,8 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ...status import format_seconds
 from ...warming import warm
-from ._base import format_seconds, run_or_fail
+from ._base import run_or_fail
 
 
 class Command(BaseCommand):

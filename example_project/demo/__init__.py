@@ -1,0 +1,1 @@
+"""The demo: a page and a command that call the partner APIs through ``get_client(...)``."""

@@ -1,0 +1,81 @@
+"""One round of demo calls through ``get_client(...)``, and what the partner saw meanwhile.
+
+Shared by the page (``views.index``) and ``manage.py demo_calls`` so both show the same thing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from partner_api import store
+
+from requestforge_django import get_client
+from requestforge_django.http.exceptions import HttpClientException
+
+#: (client name, path): one call per kind of auth.
+CALLS: tuple[tuple[str, str, str], ...] = (
+    ("billing", "/invoices/42", "OAuth2 client credentials"),
+    ("profiles", "/me", "pipeline: device -> app -> user token"),
+    ("legacy", "/status", "static API key"),
+)
+#: The partner's token-issuing endpoints (``PartnerRequest.endpoint`` values).
+TOKEN_ENDPOINTS: tuple[str, ...] = ("oauth", "device", "app", "user")
+
+
+@dataclass(frozen=True)
+class CallResult:
+    client: str
+    path: str
+    auth: str
+    status: int | None
+    elapsed_ms: float
+    body: Any = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+@dataclass(frozen=True)
+class Round:
+    calls: list[CallResult]
+    #: Token-endpoint requests the partner answered while the round ran, per endpoint.
+    token_fetches: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(call.ok for call in self.calls)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "calls": [{**asdict(c), "ok": c.ok} for c in self.calls], "token_fetches": self.token_fetches}
+
+
+def token_fetch_counts() -> dict[str, int]:
+    """Tokens each partner token endpoint has issued so far (all processes, all time)."""
+    counts = store.counts()
+    return {endpoint: counts.get(endpoint, 0) for endpoint in TOKEN_ENDPOINTS}
+
+
+def call(client: str, path: str, auth: str) -> CallResult:
+    started = time.perf_counter()
+    try:
+        response = get_client(client).get(path)
+    except HttpClientException as exc:  # str() is masked: safe to show
+        return CallResult(client, path, auth, None, (time.perf_counter() - started) * 1000, error=f"{type(exc).__name__}: {exc}")
+    elapsed = (time.perf_counter() - started) * 1000
+    try:
+        body: Any = response.json()
+    except Exception:
+        body = response.text[:200]
+    return CallResult(client, path, auth, response.status_code, elapsed, body)
+
+
+def run_round() -> Round:
+    before = token_fetch_counts()
+    calls = [call(client, path, auth) for client, path, auth in CALLS]
+    after = token_fetch_counts()
+    fetched = {endpoint: after[endpoint] - before[endpoint] for endpoint in TOKEN_ENDPOINTS}
+    return Round(calls, {endpoint: n for endpoint, n in fetched.items() if n})

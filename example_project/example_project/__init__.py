@@ -1,0 +1,9 @@
+"""The example project: a shop calling three partner APIs through requestforge_django.
+
+The Celery app is imported here (the usual Django + Celery layout) so that
+``@shared_task`` functions, including ``requestforge_django.tasks``, bind to it.
+"""
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]
