@@ -249,6 +249,28 @@ class DjangoCacheTokenStorage(TokenStorageInterface):
         return f"DjangoCacheTokenStorage(cache_alias={self.cache_alias!r}, key_prefix={self.key_prefix!r})"
 
 
+class CacheOutageNotice:
+    """Logs that a cache is unreachable once per outage, not once per call.
+
+    For shared state that degrades to a per-process copy while the cache is down (the
+    shared circuit breaker and rate limiter): every request would otherwise log the
+    same warning. :meth:`clear` after a successful cache call re-arms it.
+    """
+
+    def __init__(self, what: str, fallback: str) -> None:
+        self.what = what
+        self.fallback = fallback
+        self._down = threading.Event()
+
+    def report(self, cache_alias: str, exc: BaseException) -> None:
+        if not self._down.is_set():
+            self._down.set()
+            logger.warning("%s: cache %r unreachable (%s); %s until it answers", self.what, cache_alias, type(exc).__name__, self.fallback)
+
+    def clear(self) -> None:
+        self._down.clear()
+
+
 class DjangoCacheLease:
     """A lease on one cache key, implementing :class:`~requestforge_django.tokens.storage.TokenLock`.
 

@@ -356,6 +356,11 @@ class _Built:
         self.pipelines: dict[str, TokenFetchPipeline] = {}
         self.managers: dict[str, TokenSource] = {}
 
+    def close(self) -> None:
+        """Close the clients built from this snapshot (a thread still using one reopens its session)."""
+        for client in self.clients.values():
+            client.close()
+
 
 class Registry:
     """Builds and caches the named objects of this process; see the module docstring."""
@@ -407,8 +412,7 @@ class Registry:
             built, self._built = self._built, None
             self._checked_at = 0.0
         if built is not None:
-            for client in built.clients.values():
-                client.close()
+            built.close()
 
     # -- snapshot -------------------------------------------------------------------------------------
 
@@ -426,15 +430,12 @@ class Registry:
             self._checked_at = now
             if built is not None and generation in (built.definitions.generation, UNREADABLE):
                 return built
-            if built is not None:
+            old = built
+            if old is not None:
                 logger.info("Definitions changed (generation %s); rebuilding clients and pipelines", generation)
-                old = built
-            else:
-                old = None
             built = self._built = _Built(load_definitions(spec, generation))
         if old is not None:
-            for client in old.clients.values():
-                client.close()
+            old.close()
         return built
 
     def _build_once(self, built: _Built, store: dict[str, T], name: str, build: Callable[[_Built, str], T]) -> T:

@@ -21,18 +21,14 @@ none).
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.cache import caches
 
-from .cache import DjangoCacheLease
+from .cache import CacheOutageNotice, DjangoCacheLease
 from .http.circuit_breaker import CircuitBreaker, CircuitSnapshot, CircuitState
-
-logger = logging.getLogger("requestforge_django")
 
 R = TypeVar("R")
 
@@ -85,15 +81,15 @@ class CacheCircuitBreaker(CircuitBreaker):
         super().__init__(failure_threshold=failure_threshold, recovery_timeout=recovery_timeout, name=name, clock=clock)
         self.cache_alias = cache_alias
         self.key = key
-        self._cache_down = threading.Event()
+        self._outage = CacheOutageNotice(f"Circuit breaker {name or key!r}", "counting in this process")
 
     def _load(self) -> CircuitSnapshot:
         try:
             value = caches[self.cache_alias].get(self.key)
         except Exception as exc:
-            self._report_down(exc)
+            self._outage.report(self.cache_alias, exc)
             return self._snapshot
-        self._cache_down.clear()
+        self._outage.clear()
         snapshot = snapshot_from_cache(value)
         self._snapshot = snapshot  # the fallback if the cache goes away
         return snapshot
@@ -103,7 +99,7 @@ class CacheCircuitBreaker(CircuitBreaker):
         try:
             caches[self.cache_alias].set(self.key, snapshot_to_cache(snapshot), timeout=None)
         except Exception as exc:
-            self._report_down(exc)
+            self._outage.report(self.cache_alias, exc)
 
     def _update(self, transition: Callable[[CircuitSnapshot, float], tuple[CircuitSnapshot, R]]) -> R:
         with self._lock:
@@ -116,7 +112,7 @@ class CacheCircuitBreaker(CircuitBreaker):
             try:
                 leased = lease.acquire(blocking=True, timeout=LEASE_WAIT)
             except Exception as exc:
-                self._report_down(exc)
+                self._outage.report(self.cache_alias, exc)
                 leased = False
             try:
                 if leased:  # re-read: another process may have moved the state meanwhile
@@ -129,16 +125,6 @@ class CacheCircuitBreaker(CircuitBreaker):
             finally:
                 if leased:
                     lease.release()
-
-    def _report_down(self, exc: BaseException) -> None:
-        if not self._cache_down.is_set():
-            self._cache_down.set()
-            logger.warning(
-                "Circuit breaker %r: cache %r unreachable (%s); counting in this process until it answers",
-                self.name or self.key,
-                self.cache_alias,
-                type(exc).__name__,
-            )
 
     def __repr__(self) -> str:
         return f"CacheCircuitBreaker(name={self.name!r}, cache_alias={self.cache_alias!r}, key={self.key!r})"

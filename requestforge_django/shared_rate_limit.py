@@ -25,18 +25,14 @@ once, and goes back to the shared bucket when the cache answers.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.cache import caches
 
-from .cache import DjangoCacheLease, _redis_target
+from .cache import CacheOutageNotice, DjangoCacheLease, _redis_target
 from .http.rate_limit import BucketState, RateLimiter
-
-logger = logging.getLogger("requestforge_django")
 
 R = TypeVar("R")
 
@@ -96,7 +92,7 @@ class CacheRateLimiter(RateLimiter):
         self.cache_alias = cache_alias
         self.key = key
         self._local: BucketState | None = None
-        self._cache_down = threading.Event()
+        self._outage = CacheOutageNotice(f"Rate limiter {name or key!r}", "limiting this process alone")
 
     # -- Redis: one atomic script per permit ---------------------------------------------
     def _reserve(self, permits: int, *, block: bool, max_wait: float | None) -> tuple[bool, float]:
@@ -113,9 +109,9 @@ class CacheRateLimiter(RateLimiter):
             limit = -1.0 if max_wait is None else max_wait
             granted, wait = client.eval(_RESERVE_SCRIPT, 1, raw_key, permits, self.rate, self.burst, int(may_wait), limit)
         except Exception as exc:
-            self._report_down(exc)
+            self._outage.report(self.cache_alias, exc)
             return None
-        self._cache_down.clear()
+        self._outage.clear()
         return bool(int(granted)), float(wait)
 
     # -- other caches: the base transition under a lease ------------------------------------
@@ -140,26 +136,16 @@ class CacheRateLimiter(RateLimiter):
                     new, result = transition(current, self._clock())
                     if new is not None and new != current:
                         self._store(new)
-                    self._cache_down.clear()
+                    self._outage.clear()
                     return result
                 finally:
                     lease.release()
             except Exception as exc:
-                self._report_down(exc)
+                self._outage.report(self.cache_alias, exc)
                 new, result = transition(self._local, self._clock())
                 if new is not None:
                     self._local = new
                 return result
-
-    def _report_down(self, exc: BaseException) -> None:
-        if not self._cache_down.is_set():
-            self._cache_down.set()
-            logger.warning(
-                "Rate limiter %r: cache %r unavailable (%s); limiting this process alone until it answers",
-                self.name or self.key,
-                self.cache_alias,
-                type(exc).__name__,
-            )
 
     def __repr__(self) -> str:
         return f"CacheRateLimiter(name={self.name!r}, cache_alias={self.cache_alias!r}, key={self.key!r}, rate={self.rate:g})"

@@ -8,23 +8,10 @@ import pytest
 
 from requestforge_django.http.circuit_breaker import CircuitState
 from requestforge_django.shared_breaker import CacheCircuitBreaker
+from tests.support.wall_clock import WallClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["redis", "db"])
-def alias(request: pytest.FixtureRequest) -> str:
-    """Run each test on django-redis and on the database cache."""
-    return request.getfixturevalue("redis_cache" if request.param == "redis" else "db_cache")
-
-
-def pair(alias: str, clock: Clock, threshold: int = 2) -> tuple[CacheCircuitBreaker, CacheCircuitBreaker]:
+def pair(alias: str, clock: WallClock, threshold: int = 2) -> tuple[CacheCircuitBreaker, CacheCircuitBreaker]:
     """Two breakers on one key: what two processes build from the same settings."""
     return tuple(  # type: ignore[return-value]
         CacheCircuitBreaker(alias, "rf:breaker:partner", failure_threshold=threshold, recovery_timeout=10, name="partner", clock=clock)
@@ -32,9 +19,9 @@ def pair(alias: str, clock: Clock, threshold: int = 2) -> tuple[CacheCircuitBrea
     )
 
 
-def test_failures_in_one_process_open_the_circuit_for_all(alias: str) -> None:
-    clock = Clock()
-    here, there = pair(alias, clock)
+def test_failures_in_one_process_open_the_circuit_for_all(shared_alias: str) -> None:
+    clock = WallClock()
+    here, there = pair(shared_alias, clock)
     here.record_failure()
     there.record_failure()  # the two failures add up
     assert here.state is CircuitState.OPEN and there.state is CircuitState.OPEN
@@ -42,9 +29,9 @@ def test_failures_in_one_process_open_the_circuit_for_all(alias: str) -> None:
     assert there.retry_after == pytest.approx(10)
 
 
-def test_exactly_one_probe_across_processes_then_recovery(alias: str) -> None:
-    clock = Clock()
-    here, there = pair(alias, clock, threshold=1)
+def test_exactly_one_probe_across_processes_then_recovery(shared_alias: str) -> None:
+    clock = WallClock()
+    here, there = pair(shared_alias, clock, threshold=1)
     here.record_failure()
     clock.now += 10
     assert here.allow_request() is True  # the probe
@@ -53,9 +40,9 @@ def test_exactly_one_probe_across_processes_then_recovery(alias: str) -> None:
     assert there.state is CircuitState.CLOSED and there.allow_request()
 
 
-def test_a_success_resets_the_shared_count(alias: str) -> None:
-    clock = Clock()
-    here, there = pair(alias, clock, threshold=2)
+def test_a_success_resets_the_shared_count(shared_alias: str) -> None:
+    clock = WallClock()
+    here, there = pair(shared_alias, clock, threshold=2)
     here.record_failure()
     there.record_success()
     here.record_failure()
@@ -72,7 +59,7 @@ def test_an_unreachable_cache_degrades_to_a_local_breaker(settings: Any, caplog:
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
         },
     }
-    breaker = CacheCircuitBreaker("down", "rf:breaker:x", failure_threshold=2, recovery_timeout=10, clock=Clock())
+    breaker = CacheCircuitBreaker("down", "rf:breaker:x", failure_threshold=2, recovery_timeout=10, clock=WallClock())
     assert breaker.allow_request() is True
     breaker.record_failure()
     breaker.record_failure()

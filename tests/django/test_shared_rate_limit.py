@@ -8,36 +8,24 @@ import pytest
 
 from requestforge_django.http.exceptions import RateLimitExceeded
 from requestforge_django.shared_rate_limit import CacheRateLimiter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["redis", "db"])
-def alias(request: pytest.FixtureRequest) -> str:
-    return request.getfixturevalue("redis_cache" if request.param == "redis" else "db_cache")
+from tests.support.wall_clock import WallClock
 
 
 def two_processes(alias: str, **options: Any) -> tuple[CacheRateLimiter, CacheRateLimiter, list[float]]:
     """Two limiters on one key (what two processes build), sleeping into a shared list instead of sleeping."""
     slept: list[float] = []
-    made = [CacheRateLimiter(alias, "rf:ratelimit:partner", 10, 5, sleep=slept.append, clock=Clock(), **options) for _ in range(2)]
+    made = [CacheRateLimiter(alias, "rf:ratelimit:partner", 10, 5, sleep=slept.append, clock=WallClock(), **options) for _ in range(2)]
     return made[0], made[1], slept
 
 
-def test_the_burst_is_shared(alias: str) -> None:
-    here, there, _ = two_processes(alias)
+def test_the_burst_is_shared(shared_alias: str) -> None:
+    here, there, _ = two_processes(shared_alias)
     granted = [limiter.try_acquire() for limiter in (here, there, here, there, here, there)]
     assert granted == [True, True, True, True, True, False]
 
 
-def test_waiters_reserve_their_turns_across_processes(alias: str) -> None:
-    here, there, slept = two_processes(alias)
+def test_waiters_reserve_their_turns_across_processes(shared_alias: str) -> None:
+    here, there, slept = two_processes(shared_alias)
     for _ in range(5):
         here.acquire()
     assert slept == []
@@ -48,8 +36,8 @@ def test_waiters_reserve_their_turns_across_processes(alias: str) -> None:
     assert slept == pytest.approx([0.1, 0.2, 0.3], abs=0.02)
 
 
-def test_refusing_limiter_consumes_nothing(alias: str) -> None:
-    here, there, _ = two_processes(alias, block=False)
+def test_refusing_limiter_consumes_nothing(shared_alias: str) -> None:
+    here, there, _ = two_processes(shared_alias, block=False)
     for _ in range(5):
         here.acquire()
     with pytest.raises(RateLimitExceeded) as info:
@@ -59,8 +47,8 @@ def test_refusing_limiter_consumes_nothing(alias: str) -> None:
         there.acquire()  # still 0.1 s away: the refused call did not reserve anything
 
 
-def test_max_wait(alias: str) -> None:
-    here, there, slept = two_processes(alias, max_wait=0.15)
+def test_max_wait(shared_alias: str) -> None:
+    here, there, slept = two_processes(shared_alias, max_wait=0.15)
     for _ in range(5):
         here.acquire()
     there.acquire()  # 0.1 s: within max_wait
@@ -79,6 +67,6 @@ def test_an_unreachable_cache_limits_locally(settings: Any) -> None:
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
         },
     }
-    limiter = CacheRateLimiter("down", "rf:ratelimit:x", 10, 2, block=False, clock=Clock())
+    limiter = CacheRateLimiter("down", "rf:ratelimit:x", 10, 2, block=False, clock=WallClock())
     assert limiter.try_acquire() and limiter.try_acquire()
     assert not limiter.try_acquire()
