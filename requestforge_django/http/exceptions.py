@@ -141,6 +141,17 @@ class AuthenticationException(HttpClientException):
         return f"{self.message}{context}{self._where()}"
 
 
+class UntrustedOriginException(HttpClientException):
+    """A request (or a redirect hop) would have carried credentials to an origin the client does not trust.
+
+    ``origin`` is ``scheme://host[:port]`` only: never a path or query, which may hold secrets.
+    """
+
+    def __init__(self, message: str, *, origin: str, method: str | None = None, url: str | None = None) -> None:
+        self.origin = origin
+        super().__init__(message, method=method, url=url)
+
+
 class MaxRetryException(HttpClientException):
     """Retries were exhausted; carries how many attempts were made and what the last one gave."""
 

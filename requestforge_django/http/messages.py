@@ -73,25 +73,44 @@ class HttpRequest:
     json_data: Any = None
     data: Any = None
     timeout: float | tuple[float, float] | None = None
+    #: Lower-case names of headers and query parameters whose values are credentials.
+    #: Auth hooks add to it (``with_headers(..., sensitive=True)``); masking and the
+    #: cross-origin redirect rule read it, so a secret in a header of any name is known as one.
+    sensitive: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, HttpMethod):
             object.__setattr__(self, "method", HttpMethod(str(self.method).upper()))
         if not isinstance(self.headers, MappingProxyType):
             object.__setattr__(self, "headers", _frozen_headers(self.headers))
+        if not isinstance(self.sensitive, frozenset):
+            object.__setattr__(self, "sensitive", frozenset(name.lower() for name in self.sensitive))
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (case-insensitive), or ``None``."""
         return find_header(self.headers, name)
 
-    def with_headers(self, headers: Mapping[str, Any]) -> HttpRequest:
-        """A copy with ``headers`` added, replacing existing ones case-insensitively."""
+    def with_headers(self, headers: Mapping[str, Any], *, sensitive: bool = False) -> HttpRequest:
+        """A copy with ``headers`` added, replacing existing ones case-insensitively.
+
+        ``sensitive=True`` marks them as credentials: masked wherever the request is shown
+        and never sent to an origin the client does not trust.
+        """
         if not headers:
             return self
         replaced = {name.lower() for name in headers}
         merged = {k: v for k, v in self.headers.items() if k.lower() not in replaced}
         merged.update((str(k), str(v)) for k, v in headers.items())
-        return self._replace(headers=MappingProxyType(merged))
+        marked = self.sensitive | replaced if sensitive else self.sensitive
+        return self._replace(headers=MappingProxyType(merged), sensitive=marked)
+
+    def with_params(self, params: Mapping[str, Any], *, sensitive: bool = False) -> HttpRequest:
+        """A copy with query ``params`` added (replacing same-named ones); ``sensitive`` as in :meth:`with_headers`."""
+        if not params:
+            return self
+        merged = {**(self.params or {}), **params}
+        marked = self.sensitive | {str(name).lower() for name in params} if sensitive else self.sensitive
+        return self._replace(params=merged, sensitive=marked)
 
     def without_headers(self, *names: str) -> HttpRequest:
         lowered = {n.lower() for n in names}
@@ -152,7 +171,10 @@ class HttpRequest:
         return " ".join(parts)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (HttpRequest, (self.method, self.url, dict(self.headers), self.params, self.json_data, self.data, self.timeout))
+        return (
+            HttpRequest,
+            (self.method, self.url, dict(self.headers), self.params, self.json_data, self.data, self.timeout, self.sensitive),
+        )
 
     def __repr__(self) -> str:
         return f"HttpRequest(method={self.method.value!r}, url={mask_url(self.url)!r}, headers={mask_headers(self.headers)!r})"
