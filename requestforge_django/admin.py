@@ -14,6 +14,15 @@ Two rules shape this module:
   the matching form field (or at the top) with its check id, warnings are shown as
   messages after saving. A name already used in ``REQUESTFORGE`` is refused
   (``requestforge.E031``).
+* **A credential goes only where its managers bound it.** Who may view a definition
+  form is not who may see a credential, so editing a definition must never let a user
+  send a credential's secret somewhere new. Forms offer only the credentials the user
+  may use (``use_credential``, ``change_credential``, or superuser; see
+  :func:`may_use_credential`), a POST naming another one is refused, a definition
+  whose credential the user may not use is view-only for that user, and every
+  definition is checked against its credential's ``allowed_origins``
+  (``requestforge.E043``; the registry refuses the same at run time). Only users who
+  may change credentials edit ``allowed_origins``.
 """
 
 from __future__ import annotations
@@ -37,11 +46,20 @@ from .checks_encryption import E_DEFINED_TWICE, E_KEYS_MISSING
 from .encryption import EncryptionError, ensure_keys
 from .fields import secret_state
 from .http.masking import mask_secret
-from .models import ClientDefinition, Credential, PipelineDefinition, PipelineStep, settings_names
+from .models import (
+    USE_CREDENTIAL_PERMISSION,
+    ClientDefinition,
+    Credential,
+    PipelineDefinition,
+    PipelineStep,
+    normalize_origins,
+    settings_names,
+    unbound_destinations,
+)
 from .registry import UnknownNameError, registry
 from .status import TokenStatus, format_seconds, token_statuses
 from .token_events import describe_error
-from .validation import AUTH_SECRETS_BY_TYPE, E_AUTH_MISSING, Problem, validate_pipeline
+from .validation import AUTH_SECRETS_BY_TYPE, E_AUTH_MISSING, E_CREDENTIAL_ORIGIN, Problem, validate_pipeline
 
 SECRET_HELP = "Leave blank to keep the stored value."
 
@@ -158,8 +176,64 @@ class WriteOnlySecretsForm(forms.ModelForm):
         return super().save(commit)
 
 
+# -- credential use --------------------------------------------------------------------------------------
+
+CHANGE_CREDENTIAL_PERMISSION = "requestforge_django.change_credential"
+
+
+def may_use_credential(user: Any, credential: Credential | None = None) -> bool:
+    """Whether ``user`` may choose ``credential`` (any credential when ``None``) in a client definition.
+
+    ``use_credential`` or ``change_credential`` on the model (superusers have both), or,
+    with an object-permission backend, on that row. View permission alone is not enough:
+    viewing is for auditing, using decides where a secret goes.
+    """
+    if user is None or not getattr(user, "is_active", False):
+        return False
+    for permission in (USE_CREDENTIAL_PERMISSION, CHANGE_CREDENTIAL_PERMISSION):
+        if user.has_perm(permission) or (credential is not None and user.has_perm(permission, credential)):
+            return True
+    return False
+
+
+def usable_credentials(user: Any, queryset: Any) -> Any:
+    """``queryset`` narrowed to the credentials ``user`` may use (see :func:`may_use_credential`)."""
+    if may_use_credential(user):
+        return queryset
+    return queryset.filter(pk__in=[c.pk for c in queryset if may_use_credential(user, c)])
+
+
+class OriginsField(forms.Field):
+    """``allowed_origins``: one origin per line in a textarea, stored as a normalized list."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 60, "placeholder": "https://auth.example.com\nhttps://api.example.com"})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return "\n".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:
+        if isinstance(value, (list, tuple)):
+            return normalize_origins(list(value))
+        lines = [line.strip() for line in str(value or "").splitlines()]
+        return normalize_origins([line for line in lines if line])
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return self.to_python(initial) != self.to_python(data)
+        except ValidationError:
+            return True
+
+
 class CredentialForm(WriteOnlySecretsForm):
     secret_fields = Credential.SECRET_FIELDS
+
+    allowed_origins = OriginsField(
+        label="allowed origins",
+        required=False,
+        help_text=Credential._meta.get_field("allowed_origins").help_text + " One per line, e.g. https://auth.example.com.",
+    )
 
     client_secret = secret_field("client secret")
     client_secret_clear = clear_field("client secret")
@@ -218,7 +292,14 @@ def credential_supplies(credential: Credential, key: str) -> bool:
 
 
 class ClientDefinitionForm(forms.ModelForm):
-    """Validates the client with the rules of ``manage.py check`` (see the module docstring)."""
+    """Validates the client with the rules of ``manage.py check`` (see the module docstring).
+
+    ``requestforge_user`` (set by :meth:`ClientDefinitionAdmin.get_form`) limits the
+    credential choices to those the user may use; ``None`` (a form built in code) offers
+    every credential. The origin binding is checked either way.
+    """
+
+    requestforge_user: ClassVar[Any] = None
 
     class Meta:
         model = ClientDefinition
@@ -227,6 +308,10 @@ class ClientDefinitionForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.requestforge_warnings: list[str] = []
+        field = self.fields.get("credential")
+        if field is not None and self.requestforge_user is not None:
+            # Choices and validation both use this queryset: a POST naming another credential is "not a valid choice".
+            field.queryset = usable_credentials(self.requestforge_user, field.queryset)
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]
@@ -263,6 +348,27 @@ class ClientDefinitionForm(forms.ModelForm):
                 add_problem(self, problem, field_for(problem.path[2:], CLIENT_FIELDS))
             else:
                 self.requestforge_warnings.append(problem_text(problem))
+        if not self.errors:
+            self._check_binding()
+
+    def _check_binding(self) -> None:
+        """``requestforge.E043`` on the field whose origin the chosen credential is not bound to."""
+        definition = self.instance
+        if not definition.uses_credential():
+            return
+        credential = definition.credential
+        allowed = ", ".join(credential.allowed_origin_set()) or "none: only clients defined in settings may use it"
+        for key, origin in unbound_destinations(credential, definition.credential_destinations()):
+            field = {"AUTH.TOKEN_URL": "token_url", "BASE_URL": "base_url"}.get(key)
+            self.add_error(
+                field if field in self.fields else None,
+                ValidationError(
+                    f'Credential "{credential}" may not be sent to {origin}: its allowed origins are {allowed}. '
+                    f"A user with change permission on credentials must add the origin to the credential first. "
+                    f"({E_CREDENTIAL_ORIGIN})",
+                    code=E_CREDENTIAL_ORIGIN,
+                ),
+            )
 
 
 # -- pipeline definitions --------------------------------------------------------------------------
@@ -646,6 +752,14 @@ class CredentialAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "is_active")}),
         ("Identity", {"fields": ("client_id", "username", "scope", "extra_params")}),
         (
+            "Where it may be sent",
+            {
+                "description": "Clients defined in the admin may send this credential's secrets, and the tokens obtained "
+                "with them, only to these origins (their token URL and base URL). Clients defined in settings are not limited.",
+                "fields": ("allowed_origins",),
+            },
+        ),
+        (
             "Secrets",
             {
                 "description": "Secrets are stored encrypted and never shown again. " + SECRET_HELP,
@@ -675,6 +789,21 @@ class CredentialAdmin(admin.ModelAdmin):
         if obj is not None and not self.has_change_permission(request, obj):
             readonly += tuple(f"{name}_state" for name in Credential.SECRET_FIELDS)
         return readonly
+
+    def save_model(self, request: HttpRequest, obj: Credential, form: Any, change: bool) -> None:
+        """Saves, then warns about the client definitions the (new) allowed origins no longer cover."""
+        super().save_model(request, obj, form, change)
+        if not change:
+            return
+        for definition in obj.client_definitions.filter(is_active=True).order_by("name"):
+            unbound = unbound_destinations(obj, definition.credential_destinations())
+            if unbound:
+                origins = ", ".join(dict.fromkeys(origin for _, origin in unbound))
+                messages.warning(
+                    request,
+                    f'Client definition "{definition.name}" sends this credential to {origins}, which is no longer allowed: '
+                    f"it is refused until the origin is allowed again or the definition changes ({E_CREDENTIAL_ORIGIN}).",
+                )
 
 
 class _WarningsAdmin(admin.ModelAdmin):
@@ -716,6 +845,21 @@ class ClientDefinitionAdmin(TokenStatusMixin, _WarningsAdmin):
         ("Hooks", {"fields": ("hooks",)}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        """The form, bound to ``request.user`` (its credential choices are the ones the user may use)."""
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"requestforge_user": request.user})
+
+    def has_change_permission(self, request: HttpRequest, obj: ClientDefinition | None = None) -> bool:
+        """A definition whose credential the user may not use is view-only for that user.
+
+        Otherwise a user who may not see a credential could re-point a definition that
+        already uses it (base URL, token URL, TLS settings, hooks).
+        """
+        if not super().has_change_permission(request, obj):
+            return False
+        return obj is None or obj.credential_id is None or may_use_credential(request.user, obj.credential)
 
     def get_urls(self) -> list[Any]:
         """Adds the token status page (of every client and pipeline, settings ones included)."""

@@ -7,6 +7,11 @@
   keys are ``requestforge.E007`` (:mod:`~requestforge_django.validation`), not repeated.
 * ``requestforge.E031``: a client or pipeline name is defined both in settings and in
   the database (the registry would use the settings one and ignore the row).
+* ``requestforge.E043``: an active client definition would send its credential's
+  secrets (or the tokens obtained with them) to an origin the credential is not bound to
+  (``Credential.allowed_origins``); the registry refuses to build that client. Found
+  here so an operator sees it before a request fails, e.g. after a credential manager
+  removed an origin, or after a row was changed outside the admin.
 
 Why the database parts only run when ``databases`` is given (``manage.py check
 --database default``, ``migrate``, the test runner): Django's contract is that a check
@@ -26,14 +31,16 @@ from .checks import CHECK_TAG
 from .encryption import GENERATE_KEY_COMMAND, generate_key
 
 __all__ = [
+    "E_CREDENTIAL_ORIGIN",
     "E_DEFINED_TWICE",
     "E_KEYS_MISSING",
+    "check_credential_bindings",
     "check_definition_names",
     "check_encryption_keys",
     "register_encryption_checks",
 ]
 
-from .validation import E_DEFINED_TWICE, E_KEYS_MISSING  # one list of ids: validation.CHECKS
+from .validation import E_CREDENTIAL_ORIGIN, E_DEFINED_TWICE, E_KEYS_MISSING  # one list of ids: validation.CHECKS
 
 
 def _raw_setting() -> Any:
@@ -129,7 +136,45 @@ def check_definition_names(app_configs: Iterable[Any] | None = None, databases: 
     return messages
 
 
+def check_credential_bindings(app_configs: Iterable[Any] | None = None, databases: Iterable[str] | None = None, **kwargs: Any) -> list[Any]:
+    """``requestforge.E043``: an active client definition reaches an origin its credential is not bound to."""
+    from .models import ClientDefinition, settings_names, unbound_destinations
+
+    if not databases:
+        return []
+    shadowed = settings_names("CLIENTS")  # E031: the settings entry is used, the row is not
+    messages: list[Any] = []
+    for alias in _usable_aliases(ClientDefinition, databases):
+        rows = (
+            ClientDefinition._base_manager.using(alias)
+            .filter(is_active=True, credential__isnull=False)
+            .exclude(name__in=shadowed)
+            .select_related("credential")
+            .order_by("name")
+        )
+        for definition in rows:
+            credential = definition.credential
+            unbound = unbound_destinations(credential, definition.credential_destinations())
+            if not unbound:
+                continue
+            reached = ", ".join(f"{origin} ({key})" for key, origin in unbound)
+            allowed = ", ".join(credential.allowed_origin_set()) or "none"
+            messages.append(
+                checks.Error(
+                    f'Client definition "{definition.name}" (pk={definition.pk}) would send credential "{credential.name}" to '
+                    f"{reached}, not among the credential's allowed origins ({allowed}); get_client raises "
+                    "UnboundCredentialError and nothing is sent.",
+                    hint="A user with change permission on credentials adds the origin to the credential's allowed origins, "
+                    "or the definition is changed to use an allowed origin.",
+                    obj=f'REQUESTFORGE client "{definition.name}"',
+                    id=E_CREDENTIAL_ORIGIN,
+                )
+            )
+    return messages
+
+
 def register_encryption_checks() -> None:
-    """Register both checks under the ``requestforge`` tag (and ``database``); idempotent."""
+    """Register the database checks under the ``requestforge`` tag (and ``database``); idempotent."""
     checks.register(check_encryption_keys, CHECK_TAG, checks.Tags.database)
     checks.register(check_definition_names, CHECK_TAG, checks.Tags.database)
+    checks.register(check_credential_bindings, CHECK_TAG, checks.Tags.database)

@@ -10,6 +10,14 @@
   definition behaves exactly like the settings entry it mirrors, and the admin reports
   the same check ids as ``manage.py check``.
 * Admin-defined clients never hold secrets: their AUTH names a :class:`Credential`.
+* A credential is **bound** to the origins its secrets (and the tokens obtained with
+  them) may be sent to (:attr:`Credential.allowed_origins`). Why: whoever may edit a
+  client definition could otherwise point a ``TOKEN_URL`` or ``BASE_URL`` at a host of
+  their own and receive a secret they may not even see. The binding lives on the
+  credential row, so only users with change permission on credentials move it; database
+  definitions that reach another origin are refused by the admin form, by the registry
+  (:class:`UnboundCredentialError`, nothing sent) and by ``requestforge.E043``.
+  Settings-defined clients are trusted code and are not bound.
 
 A name lives in settings or in the database, not both (``requestforge.E031``).
 """
@@ -21,19 +29,27 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
 from .fields import EncryptedTextField
+from .http.exceptions import ConfigurationError
 from .http.messages import HttpMethod
+from .http.secrets import Origin
 from .specs import AUTH_TYPES, BUILTIN_FETCHERS, DEFAULTS
-from .validation import ALL_AUTH_KEYS, AUTH_KEYS_BY_TYPE, Problem, validate_client, validate_pipeline
+from .validation import ALL_AUTH_KEYS, AUTH_KEYS_BY_TYPE, E_CREDENTIAL_ORIGIN, Problem, validate_client, validate_pipeline
 
 __all__ = [
+    "USE_CREDENTIAL_PERMISSION",
     "ClientDefinition",
     "Credential",
+    "UnboundCredentialError",
+    "credential_destinations",
+    "normalize_origins",
+    "unbound_destinations",
     "PipelineDefinition",
     "PipelineStep",
     "database_definitions",
@@ -70,6 +86,107 @@ class _AdminEditable(models.Model):
         abstract = True
 
 
+# -- origins a credential is bound to ----------------------------------------------------------------
+
+#: ``user.has_perm(USE_CREDENTIAL_PERMISSION)``: may choose credentials in client definitions.
+USE_CREDENTIAL_PERMISSION = "requestforge_django.use_credential"
+
+
+def normalize_origin(text: Any) -> str:
+    """``"HTTPS://Auth.Example.com:443/"`` -> ``"https://auth.example.com"``; ``ValueError`` unless an http(s) origin.
+
+    An origin is scheme, host and port only: a path, query, fragment or user info is
+    refused rather than dropped, so that what the credential manager typed is exactly
+    what is enforced.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("must be a non-empty string")
+    value = text.strip()
+    origin = Origin.of(value)
+    if origin is None:
+        raise ValueError("must be an http:// or https:// origin such as https://auth.example.com")
+    parts = urlsplit(value)
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError("must be scheme://host[:port] only (no path, query, fragment or user info)")
+    return str(origin)
+
+
+def normalize_origins(values: Any) -> list[str]:
+    """The normalized, de-duplicated origins of ``values``; ``ValidationError`` naming each bad entry."""
+    if values is None or values == "":
+        return []
+    if not isinstance(values, (list, tuple)):
+        raise ValidationError('Must be a list of origins, e.g. ["https://auth.example.com"].')
+    origins: list[str] = []
+    errors: list[str] = []
+    for index, value in enumerate(values):
+        try:
+            origin = normalize_origin(value)
+        except ValueError as exc:
+            shown = repr(value) if isinstance(value, str) and len(value) <= 200 else type(value).__name__
+            errors.append(f"Entry {index + 1} ({shown}) {exc}.")
+            continue
+        if origin not in origins:
+            origins.append(origin)
+    if errors:
+        raise ValidationError(errors)
+    return origins
+
+
+def _origin(url: Any) -> str | None:
+    origin = Origin.of(url) if isinstance(url, str) else None
+    return None if origin is None else str(origin)
+
+
+def credential_destinations(base_url: Any, token_url: Any = None, trusted_origins: Iterable[Any] = ()) -> list[tuple[str, str]]:
+    """``(key, origin)`` for every origin a client sends its credential's secrets or tokens to.
+
+    ``TOKEN_URL`` receives the secrets themselves (client secret, password); ``BASE_URL``
+    (and any origin the client trusts) receives the static secrets (API key, bearer
+    token, Basic) and the tokens obtained with the credential. A URL that is not an
+    absolute http(s) URL sends nothing and is left to the settings validation.
+    """
+    pairs: list[tuple[str, str]] = []
+    for key, url in (("AUTH.TOKEN_URL", token_url), ("BASE_URL", base_url), *(("TRUSTED_ORIGINS", o) for o in trusted_origins)):
+        origin = _origin(url)
+        if origin is not None and (key, origin) not in pairs:
+            pairs.append((key, origin))
+    return pairs
+
+
+def unbound_destinations(credential: Credential, destinations: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The ``(key, origin)`` pairs of ``destinations`` that ``credential`` is not bound to."""
+    allowed = credential.allowed_origin_set()
+    return [(key, origin) for key, origin in destinations if origin not in allowed]
+
+
+class UnboundCredentialError(ConfigurationError):
+    """A database-defined client would send a credential to an origin the credential is not bound to.
+
+    Raised when the client (or its token manager) is built, before anything is sent.
+    ``definition``, ``credential`` and ``origin`` name what was refused; never a secret.
+    """
+
+    def __init__(self, definition: str, credential: str, origin: str, key: str, allowed: Iterable[str] = ()) -> None:
+        self.definition = definition
+        self.credential = credential
+        self.origin = origin
+        self.key = key
+        shown = ", ".join(allowed) or "none"
+        super().__init__(
+            f'database client "{definition}" would send credential "{credential}" to {origin} ({key}), which is not one of '
+            f"the credential's allowed origins ({shown}); nothing was sent. A user with change permission on credentials must "
+            f"add the origin to the credential, or fix the definition ({E_CREDENTIAL_ORIGIN}).",
+            field="AUTH.CREDENTIAL",
+        )
+
+
+def ensure_bound(definition: str, credential: Credential, destinations: Iterable[tuple[str, str]]) -> None:
+    """Raise :class:`UnboundCredentialError` for the first destination ``credential`` is not bound to."""
+    for key, origin in unbound_destinations(credential, destinations):
+        raise UnboundCredentialError(definition, credential.name, origin, key, credential.allowed_origin_set())
+
+
 # -- credentials ------------------------------------------------------------------------------
 
 
@@ -90,10 +207,18 @@ class Credential(_AdminEditable):
     extra_params = models.JSONField(
         "extra token parameters", default=dict, blank=True, help_text='Sent with token requests, e.g. {"audience": "erp"}.'
     )
+    allowed_origins = models.JSONField(
+        "allowed origins",
+        default=list,
+        blank=True,
+        help_text="Origins (scheme://host[:port]) that clients defined in the admin may send this credential's secrets, and the "
+        "tokens obtained with them, to: the token endpoint and the API. Empty: only clients defined in settings may use it.",
+    )
 
     class Meta:
         ordering = ("name",)
         verbose_name = "credential"
+        permissions = [("use_credential", "Can use credential in client definitions")]
 
     def __str__(self) -> str:
         return self.name
@@ -107,6 +232,22 @@ class Credential(_AdminEditable):
         params = self.extra_params
         if not isinstance(params, dict) or not all(isinstance(k, str) and k and isinstance(v, str) for k, v in params.items()):
             raise ValidationError({"extra_params": "Must be a JSON object of strings to strings."})
+        try:
+            self.allowed_origins = normalize_origins(self.allowed_origins)
+        except ValidationError as exc:
+            raise ValidationError({"allowed_origins": exc.messages}) from None
+
+    def allowed_origin_set(self) -> list[str]:
+        """The stored origins, normalized (entries that are not origins allow nothing)."""
+        allowed: list[str] = []
+        for value in self.allowed_origins if isinstance(self.allowed_origins, (list, tuple)) else ():
+            try:
+                origin = normalize_origin(value)
+            except ValueError:
+                continue
+            if origin not in allowed:
+                allowed.append(origin)
+        return allowed
 
     def auth_values(self) -> dict[str, Any]:
         """The ``AUTH`` keys this credential supplies (only non-empty ones); decrypts, so may raise ``DecryptionError``."""
@@ -198,6 +339,17 @@ class ClientDefinition(_AdminEditable):
             if key in allowed:
                 _put(auth, key, value)
         return auth
+
+    def uses_credential(self) -> bool:
+        """Whether the definition sends its credential's secrets (every auth type but pipeline, with a credential)."""
+        return self.credential_id is not None and bool(self.auth_type) and self.auth_type != "pipeline"
+
+    def credential_destinations(self) -> list[tuple[str, str]]:
+        """``(key, origin)`` pairs the credential's secrets and tokens would reach (empty without a credential)."""
+        if not self.uses_credential():
+            return []
+        auth = self.auth_setting() or {}
+        return credential_destinations(self.base_url, auth.get("TOKEN_URL"))
 
     def to_setting(self) -> dict[str, Any]:
         """Exactly the raw ``REQUESTFORGE["CLIENTS"][name]`` dict a user would write for this client."""

@@ -55,7 +55,13 @@ from .tokens.interfaces import TokenFetcherInterface
 from .tokens.manager import TokenManager
 from .tokens.pipeline import TokenFetchPipeline
 from .tokens.pipeline_manager import PipelineTokenManager
-from .tokens.providers import ClientCredentialsTokenProvider, OAuth2TokenProvider, PasswordGrantTokenProvider
+from .tokens.providers import (
+    DEFAULT_TOKEN_TIMEOUT,
+    ClientCredentialsTokenProvider,
+    OAuth2TokenProvider,
+    PasswordGrantTokenProvider,
+    fetch_deadline,
+)
 
 if TYPE_CHECKING:
     from .http.rate_limit import RateLimiter
@@ -214,8 +220,14 @@ def _database_definitions() -> tuple[Mapping[str, Any], Mapping[str, Any]]:
         return {}, {}
 
 
-def resolve_credential(auth: AuthSpec, owner: str) -> AuthSpec:
-    """``auth`` with the secrets of its ``CREDENTIAL`` row filled in (unchanged without one)."""
+def resolve_credential(auth: AuthSpec, owner: str, *, database_client: ClientSpec | None = None) -> AuthSpec:
+    """``auth`` with the secrets of its ``CREDENTIAL`` row filled in (unchanged without one).
+
+    ``database_client``: the spec of a client defined in the database. Its credential
+    must be bound to every origin it would reach (``Credential.allowed_origins``), else
+    ``models.UnboundCredentialError`` before any secret is decrypted or sent. Settings
+    clients are trusted code and pass ``None``.
+    """
     if not auth.credential:
         return auth
     from . import models
@@ -226,6 +238,9 @@ def resolve_credential(auth: AuthSpec, owner: str) -> AuthSpec:
             f'client "{owner}": credential "{auth.credential}" does not exist or is not active; create it in the admin',
             field="AUTH.CREDENTIAL",
         )
+    if database_client is not None:
+        trusted = getattr(database_client, "trusted_origins", ()) or ()
+        models.ensure_bound(owner, credential, models.credential_destinations(database_client.base_url, auth.token_url, trusted))
     values = credential.auth_values()
     changes: dict[str, Any] = {
         "client_id": values.get("CLIENT_ID") or auth.client_id,
@@ -314,11 +329,14 @@ def build_step(step: StepSpec, settings: SettingsSpec) -> TokenFetcherInterface:
     }
     if step.timeout is not None:
         options["timeout"] = step.timeout
+    # The built-in fetchers' trust limits: answer size, minimum lifetime, a deadline inside the lease.
+    limits = token_limits(step.timeout if step.timeout is not None else DEFAULT_TOKEN_TIMEOUT, settings)
     if step.fetcher == "header":
-        return HeaderTokenFetcher(**options, token_header=step.token_header, default_lifetime=settings.token_default_lifetime)
+        return HeaderTokenFetcher(**options, **limits, token_header=step.token_header, default_lifetime=settings.token_default_lifetime)
     if step.fetcher == "body":
         return BodyTokenFetcher(
             **options,
+            **limits,
             token_field=step.token_field,
             expires_in_field=step.expires_in_field,
             refresh_token_field=step.refresh_token_field,
@@ -328,6 +346,15 @@ def build_step(step: StepSpec, settings: SettingsSpec) -> TokenFetcherInterface:
     return fetcher_class(**options, **thaw(step.options))
 
 
+def token_limits(timeout: float, settings: SettingsSpec) -> dict[str, Any]:
+    """TOKEN_MAX_BYTES, TOKEN_MIN_LIFETIME and a fetch deadline that ends before the LOCK_TIMEOUT lease does."""
+    return {
+        "deadline": fetch_deadline(timeout, settings.lock_timeout),
+        "max_response_bytes": settings.token_max_bytes,
+        "min_lifetime": settings.token_min_lifetime,
+    }
+
+
 def build_oauth_provider(name: str, auth: AuthSpec, settings: SettingsSpec, verify_ssl: bool | str) -> OAuth2TokenProvider:
     assert auth.token_url is not None  # validation requires it
     common: dict[str, Any] = {
@@ -335,14 +362,19 @@ def build_oauth_provider(name: str, auth: AuthSpec, settings: SettingsSpec, veri
         "extra_params": dict(auth.extra_params) or None,
         "service_name": name,
         "default_lifetime": settings.token_default_lifetime,
+        "verify_ssl": verify_ssl,
+        **token_limits(DEFAULT_TOKEN_TIMEOUT, settings),
     }
-    if verify_ssl is not True:
-        common["http_client"] = HttpClient(HttpClientConfigBuilder().with_ssl_verification(verify_ssl).build())
     if auth.type == "password":
         return PasswordGrantTokenProvider(
             auth.token_url, auth.username or "", auth.password or "", client_id=auth.client_id, client_secret=auth.client_secret, **common
         )
     return ClientCredentialsTokenProvider(auth.token_url, auth.client_id or "", auth.client_secret or "", **common)
+
+
+def _from_database(built: _Built, spec: ClientSpec) -> ClientSpec | None:
+    """``spec`` if it is a database definition (its credential is bound), ``None`` for a settings one."""
+    return spec if built.definitions.sources.get(spec.name) == "database" else None
 
 
 class _Built:
@@ -355,6 +387,9 @@ class _Built:
         self.clients: dict[str, HttpClient] = {}
         self.pipelines: dict[str, TokenFetchPipeline] = {}
         self.managers: dict[str, TokenSource] = {}
+        # Kept apart from ``managers`` because a client may share its pipeline's name
+        # ("partner" authenticated by pipeline "partner"): one name, two objects.
+        self.pipeline_managers: dict[str, PipelineTokenManager] = {}
 
     def close(self) -> None:
         """Close the clients built from this snapshot (a thread still using one reopens its session)."""
@@ -468,6 +503,10 @@ class Registry:
             .with_proxies(spec.proxies)
             .with_trust_env(spec.trust_env)
             .with_sensitive_headers(spec.sensitive_headers)
+            .with_trusted_origins(spec.trusted_origins)
+            .with_cross_origin_redirects(spec.cross_origin_redirects)
+            .with_max_response_bytes(spec.max_response_bytes)
+            .with_total_timeout(spec.total_timeout)
             .with_retry_strategy(build_retry_strategy(spec))
             .with_rate_limiter(build_rate_limiter(spec, settings))
             .with_auth_hook(self._build_auth_hook(built, spec))
@@ -483,7 +522,7 @@ class Registry:
     def _build_auth_hook(self, built: _Built, spec: ClientSpec) -> AuthHookInterface | None:
         if spec.auth is None:
             return None
-        auth = resolve_credential(spec.auth, spec.name)
+        auth = resolve_credential(spec.auth, spec.name, database_client=_from_database(built, spec))
         excluded = auth.excluded_paths
         if auth.type == "bearer":
             return BearerTokenAuthHook(auth.token or "", excluded_paths=excluded)
@@ -523,7 +562,7 @@ class Registry:
         spec = definitions.clients.get(name)
         if spec is None:
             if name in definitions.pipelines:
-                return self._pipeline_manager(built, name)
+                return self._build_once(built, built.pipeline_managers, name, self._pipeline_manager)
             raise UnknownNameError("token-backed client or pipeline", name, definitions.token_names())
         auth = spec.auth
         if auth is None or not auth.uses_tokens:
@@ -531,11 +570,11 @@ class Registry:
             raise UnknownNameError(f"token-backed client or pipeline (client {name!r} has {shown})", name, definitions.token_names())
         if auth.type == "pipeline":
             assert auth.pipeline is not None
-            return self._build_once(built, built.managers, auth.pipeline, self._build_manager)
-        settings = definitions.settings
+            return self._build_once(built, built.pipeline_managers, auth.pipeline, self._pipeline_manager)
+        settings, verify = definitions.settings, spec.verify_ssl
         key = f"client:{name}"
         return TokenManager(
-            build_oauth_provider(name, resolve_credential(auth, name), settings, spec.verify_ssl),
+            build_oauth_provider(name, resolve_credential(auth, name, database_client=_from_database(built, spec)), settings, verify),
             built.storage,
             refresh_ahead=settings.refresh_ahead,
             lock_timeout=settings.lock_timeout,

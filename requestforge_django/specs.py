@@ -11,18 +11,29 @@ Why frozen: one ``SettingsSpec`` is shared by every thread of a process until th
 settings change, and a spec that cannot be mutated can be compared to decide whether a
 client must be rebuilt.
 
-Secrets (``client_secret``, ``password``, ``token``, ``key``) are excluded from
-``repr`` so that logging a spec never prints them.
+Secrets never print. The AUTH secrets (``client_secret``, ``password``, ``token``,
+``key``) and ``ENCRYPTION_KEYS`` are :class:`~requestforge_django.http.secrets.Secret`
+values (a plain string given to a constructor is wrapped): they print as ``****`` in
+any ``repr``, in a frame local on Django's error page, in a log line, and give their
+value only to ``reveal()``, which the registry calls where it builds the hook or the
+provider. Values whose consumers need plain strings (a client's ``HEADERS`` and
+``PROXIES``, a step's ``HEADERS``/``DATA``/``JSON``/``PARAMS``/``OPTIONS``) stay plain
+and are masked by each spec's ``repr``: client headers by name (secret-looking names
+and ``SENSITIVE_HEADERS``), proxy and base URLs' passwords and secret query values,
+and *every* value of a step's request fields, since a step's ``pin`` or ``device_id``
+cannot be told from a harmless field by its name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
+from .http.masking import mask_all, mask_headers, mask_mapping, mask_url
 from .http.retry import DEFAULT_RETRY_STATUSES
+from .http.secrets import Secret, secret_or_none
 
 __all__ = [
     "AUTH_TYPES",
@@ -52,6 +63,8 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "LOCK_TIMEOUT": 30,  # seconds a cross-process token-fetch lease lives at most
         "DEFAULT_TIMEOUT": 30.0,  # request timeout of clients that set no TIMEOUT
         "TOKEN_DEFAULT_LIFETIME": 3600,  # lifetime of a token whose endpoint sends no expires_in
+        "TOKEN_MIN_LIFETIME": 5,  # seconds; a shorter (or zero) token lifetime is refused, not cached
+        "TOKEN_MAX_BYTES": 1048576,  # largest token-endpoint answer read (1 MiB); larger is refused
         "WARM": None,  # names the Celery warm-up refreshes; None = every token-backed client and pipeline
         "WARM_INTERVAL": 30,  # seconds between two warm-up runs
         "CLIENTS": {},
@@ -90,6 +103,33 @@ def thaw(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [thaw(v) for v in value]
     return value
+
+
+def _masked_repr(spec: Any, maskers: Mapping[str, Callable[[Any], Any]]) -> str:
+    """The dataclass ``repr`` of ``spec``, with the values of ``maskers``' fields passed through their masker."""
+    parts = []
+    for item in fields(spec):
+        if not item.repr:
+            continue
+        value = getattr(spec, item.name)
+        if item.name in maskers and value is not None:
+            value = maskers[item.name](value)
+        parts.append(f"{item.name}={value!r}")
+    return f"{type(spec).__name__}({', '.join(parts)})"
+
+
+def _mask_url_values(urls: Mapping[str, str]) -> dict[str, str]:
+    return {scheme: mask_url(url, all_params=True) for scheme, url in urls.items()}
+
+
+def _mask_every_value(value: Any) -> Any:
+    """Keys and shape kept, every leaf masked: a step's fields cannot be told secret or not by name."""
+    return mask_all(thaw(value))
+
+
+def _mask_step_data(data: Any) -> Any:
+    """A step's DATA: a form dict (every value masked) or an encoded form string (masked whole)."""
+    return "****" if isinstance(data, (str, bytes)) else mask_all(thaw(data))
 
 
 @dataclass(frozen=True)
@@ -153,12 +193,12 @@ class AuthSpec:
     type: str
     token_url: str | None = None
     client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
+    client_secret: Secret | None = None
     scope: str | None = None
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    token: str | None = field(default=None, repr=False)
-    key: str | None = field(default=None, repr=False)
+    password: Secret | None = None
+    token: Secret | None = None
+    key: Secret | None = None
     header: str | None = None
     query_param: str | None = None
     credential: str | None = None
@@ -166,10 +206,22 @@ class AuthSpec:
     extra_params: Mapping[str, str] = field(default_factory=_empty)
     excluded_paths: tuple[str, ...] = ()
 
+    #: The fields holding secrets: always :class:`Secret` (or ``None``).
+    SECRET_FIELDS = ("client_secret", "password", "token", "key")
+
+    def __post_init__(self) -> None:
+        for name in self.SECRET_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Secret):
+                object.__setattr__(self, name, secret_or_none(value))
+
     @property
     def uses_tokens(self) -> bool:
         """Whether this auth obtains tokens from an endpoint (and so needs the token cache)."""
         return self.type in TOKEN_AUTH_TYPES
+
+    def __repr__(self) -> str:
+        return _masked_repr(self, {"token_url": mask_url, "extra_params": mask_mapping})
 
 
 @dataclass(frozen=True)
@@ -199,6 +251,24 @@ class ClientSpec:
     rate_limit: RateLimitSpec | None = None
     auth: AuthSpec | None = None
     hooks: tuple[str, ...] = ()
+    #: ``TRUSTED_ORIGINS``: origins besides BASE_URL's that may receive the client's credentials.
+    trusted_origins: tuple[str, ...] = ()
+    #: ``CROSS_ORIGIN_REDIRECTS``: "strip" (follow without credentials) or "refuse".
+    cross_origin_redirects: str = "strip"
+    #: ``MAX_RESPONSE_BYTES``: largest response body read; ``None`` for no cap.
+    max_response_bytes: int | None = None
+    #: ``TOTAL_TIMEOUT``: overall deadline of one attempt (all hops and the body); ``None`` for none.
+    total_timeout: float | None = None
+
+    def __repr__(self) -> str:
+        return _masked_repr(
+            self,
+            {
+                "base_url": mask_url,
+                "headers": lambda headers: mask_headers(headers, self.sensitive_headers),
+                "proxies": _mask_url_values,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -233,6 +303,19 @@ class StepSpec:
     timeout: float | None = None
     options: Mapping[str, Any] = field(default_factory=_empty)
 
+    def __repr__(self) -> str:
+        return _masked_repr(
+            self,
+            {
+                "url": mask_url,
+                "headers": _mask_every_value,
+                "data": _mask_step_data,
+                "json": _mask_every_value,
+                "params": _mask_every_value,
+                "options": _mask_every_value,
+            },
+        )
+
 
 @dataclass(frozen=True)
 class PipelineSpec:
@@ -257,15 +340,21 @@ class SettingsSpec:
 
     cache: str = "default"
     key_prefix: str = "requestforge"
-    encryption_keys: tuple[str, ...] = ()
+    encryption_keys: tuple[Secret, ...] = ()
     refresh_ahead: float = 60.0
     lock_timeout: float = 30.0
     default_timeout: float = 30.0
     token_default_lifetime: float = 3600.0
+    token_min_lifetime: float = 5.0
+    token_max_bytes: int = 1048576
     warm: tuple[str, ...] | None = None
     warm_interval: float = 30.0
     clients: Mapping[str, ClientSpec] = field(default_factory=_empty)
     pipelines: Mapping[str, PipelineSpec] = field(default_factory=_empty)
+
+    def __post_init__(self) -> None:
+        keys = tuple(key if isinstance(key, Secret) else Secret(key) for key in self.encryption_keys)
+        object.__setattr__(self, "encryption_keys", keys)
 
     @property
     def uses_tokens(self) -> bool:

@@ -11,6 +11,11 @@ The framework-free token caches report what happens to a :class:`TokenObserver`;
 
 A failure to write the record is logged and ignored: status is a convenience, the
 token flow must not depend on it.
+
+Every text a record holds goes through :func:`describe_error` / :func:`mask_record_text`
+(when written, and again when read, for records written by an older version): the
+record is shown by ``requestforge_status``, the admin status page and monitoring, and
+an exception's text may carry what a token endpoint echoed back.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from typing import Any
 
 from django.core.cache import caches
 
+from .http.exceptions import redact_exception
+from .http.masking import mask_text
 from .tokens.data import TokenData
 from .tokens.observer import TokenObserver
 
@@ -49,6 +56,8 @@ class TokenEventRecord:
         if not isinstance(value, Mapping):
             return cls()
         known = {name: value.get(name) for name in cls.__dataclass_fields__}
+        for name in ("last_error", "last_invalidated_reason"):
+            known[name] = mask_record_text(known[name])
         return cls(**known)
 
     def to_cache(self) -> dict[str, Any]:
@@ -96,7 +105,7 @@ class SignalTokenObserver(TokenObserver):
         if key not in self._steps_by_key:
             return
         step = self._steps_by_key[key]
-        self._record(step, last_invalidated_at=time.time(), last_invalidated_reason=reason)
+        self._record(step, last_invalidated_at=time.time(), last_invalidated_reason=mask_record_text(reason))
         token_invalidated.send(sender=self.__class__, name=self.name, step=step, reason=reason)
 
     def on_refresh_error(self, key: str, exc: BaseException) -> None:
@@ -122,12 +131,30 @@ class SignalTokenObserver(TokenObserver):
         return f"SignalTokenObserver(name={self.name!r})"
 
 
-def describe_error(exc: BaseException) -> str:
-    """``"TypeName: message"``, shortened; library exceptions mask secrets in their ``str()``."""
-    text = f"{type(exc).__name__}: {exc}"
+def describe_error(exc: BaseException, secrets: tuple[object, ...] = ()) -> str:
+    """``"TypeName: message"``, masked and shortened: the one way an error becomes status text.
+
+    A foreign exception is reduced to its redacted stand-in first (its message may
+    quote a URL with its query); then the text is masked as free text
+    (:func:`~requestforge_django.http.masking.mask_text`: query values, URL passwords,
+    ``Bearer`` credentials, ``secret_name=value`` pairs) plus ``secrets``.
+    """
+    shown = redact_exception(exc) or exc
+    try:
+        message = str(shown)
+    except Exception:
+        message = "(message unavailable)"
+    return mask_record_text(f"{type(shown).__name__}: {message}", secrets) or ""
+
+
+def mask_record_text(text: str | None, secrets: tuple[object, ...] = ()) -> str | None:
+    """Status text as it may be stored and shown: masked (see :func:`describe_error`) and at most ``MAX_ERROR_LENGTH`` long."""
+    if not isinstance(text, str):
+        return None if text is None else mask_record_text(str(text), secrets)
+    text = mask_text(text, secrets)
     if len(text) > MAX_ERROR_LENGTH:
         text = text[: MAX_ERROR_LENGTH - 1] + "\u2026"
     return text
 
 
-__all__ = ["SignalTokenObserver", "TokenEventRecord", "describe_error", "read_status", "status_key"]
+__all__ = ["SignalTokenObserver", "TokenEventRecord", "describe_error", "mask_record_text", "read_status", "status_key"]

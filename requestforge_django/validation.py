@@ -24,6 +24,7 @@ import base64
 import binascii
 import difflib
 import math
+import os
 import re
 import string
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -34,6 +35,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
+from .http.config import CROSS_ORIGIN_REDIRECTS
 from .http.messages import HttpMethod
 from .specs import (
     AUTH_TYPES,
@@ -50,6 +52,8 @@ from .specs import (
     StepSpec,
     freeze,
 )
+from .tokens.data import token_type_problem
+from .tokens.providers import LEASE_MARGIN, MIN_FETCH_DEADLINE
 from .tokens.templates import FIELDS as TEMPLATE_FIELDS
 
 __all__ = [
@@ -115,12 +119,21 @@ E_TEMPLATE = "requestforge.E026"
 E_REFRESH_STEP = "requestforge.E027"
 E_WARM = "requestforge.E030"
 E_DEFINED_TWICE = "requestforge.E031"  # reported by checks_encryption and the admin forms
+E_SHARED_NAME = "requestforge.E032"
+E_HEADER_VALUE = "requestforge.E040"
+E_PATH_MISSING = "requestforge.E041"
+E_TRUSTED_ORIGIN = "requestforge.E042"
+E_MIN_LIFETIME = "requestforge.E045"
+E_FETCH_DEADLINE = "requestforge.E046"
+E_TOKEN_TYPE = "requestforge.E047"
+E_CREDENTIAL_ORIGIN = "requestforge.E043"  # reported by checks_encryption and the admin forms (database definitions)
 W_LOCAL_CACHE = "requestforge.W001"
 W_REFRESH_AHEAD = "requestforge.W002"
 W_IGNORED = "requestforge.W003"
 W_NO_TLS_VERIFY = "requestforge.W004"
 W_PLAIN_HTTP = "requestforge.W005"
 W_WARM_INTERVAL = "requestforge.W006"
+W_DEBUG_FILTER = "requestforge.W007"
 
 #: Every check id, in documentation order.
 CHECKS: Mapping[str, CheckInfo] = MappingProxyType(
@@ -150,12 +163,21 @@ CHECKS: Mapping[str, CheckInfo] = MappingProxyType(
             _info(E_REFRESH_STEP, "REFRESH_FROM_STEP names a step that does not exist"),
             _info(E_WARM, "WARM names an undefined client or pipeline"),
             _info(E_DEFINED_TWICE, "a name is defined in settings and in the database"),
+            _info(E_SHARED_NAME, "a client and a pipeline share a name, and the client is not authenticated by that pipeline"),
+            _info(E_HEADER_VALUE, "a header name or value cannot be sent (line break, NUL, not a token)"),
+            _info(E_PATH_MISSING, "VERIFY_SSL or CLIENT_CERT names a file or folder that does not exist"),
+            _info(E_TRUSTED_ORIGIN, "a TRUSTED_ORIGINS entry is not an origin (scheme://host[:port], nothing more)"),
+            _info(E_MIN_LIFETIME, "TOKEN_DEFAULT_LIFETIME or a step TTL is shorter than TOKEN_MIN_LIFETIME"),
+            _info(E_FETCH_DEADLINE, "LOCK_TIMEOUT leaves no time for a token fetch to finish inside the lease"),
+            _info(E_TOKEN_TYPE, "a step's TOKEN_TYPE is not one word of visible ASCII"),
+            _info(E_CREDENTIAL_ORIGIN, "a database client would send its credential to an origin the credential is not bound to"),
             _info(W_LOCAL_CACHE, "the token cache is per-process (LocMemCache) or stores nothing (DummyCache)"),
             _info(W_REFRESH_AHEAD, "REFRESH_AHEAD is not shorter than a token lifetime"),
             _info(W_IGNORED, "a key has no effect in its context"),
             _info(W_NO_TLS_VERIFY, "VERIFY_SSL is False"),
             _info(W_PLAIN_HTTP, "credentials or tokens would be sent over plain http://"),
             _info(W_WARM_INTERVAL, "WARM_INTERVAL is too long for the refresh-ahead window"),
+            _info(W_DEBUG_FILTER, "DEBUG is on and Django's default error-page filter would show REQUESTFORGE secrets"),
         )
     }
 )
@@ -240,6 +262,7 @@ def _choices(candidates: Iterable[str]) -> str:
 
 _INVALID: Any = object()  # sentinel: the value was reported, use the default
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CLIENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _STEP_NAME_RE = re.compile(r"^[A-Za-z_]\w*$")
 _KEY_NAME_RULE = "Use letters, digits, '_', '.' and '-', starting with a letter or digit: the name is part of cache keys."
@@ -298,7 +321,8 @@ def _is_fernet_key(value: object) -> bool:
 CLIENT_KEYS: tuple[str, ...] = (
     "BASE_URL", "TIMEOUT", "HEADERS", "VERIFY_SSL", "CLIENT_CERT", "ALLOW_REDIRECTS", "MAX_REDIRECTS",
     "POOL_CONNECTIONS", "POOL_MAXSIZE", "PROXIES", "TRUST_ENV", "SENSITIVE_HEADERS",
-    "RETRY", "CIRCUIT_BREAKER", "RATE_LIMIT", "AUTH", "HOOKS",
+    "RETRY", "CIRCUIT_BREAKER", "RATE_LIMIT", "AUTH", "HOOKS", "TRUSTED_ORIGINS",
+    "CROSS_ORIGIN_REDIRECTS", "MAX_RESPONSE_BYTES", "TOTAL_TIMEOUT",
 )  # fmt: skip
 RETRY_KEYS: tuple[str, ...] = (
     "STRATEGY", "MAX_RETRIES", "BASE_DELAY", "MAX_DELAY", "MULTIPLIER", "JITTER",
@@ -406,6 +430,37 @@ def _placeholders(value: Any, path: Path) -> Iterator[_Placeholder]:
             )
             continue
         yield _Placeholder(path, step)
+
+
+# -- names shared by a client and a pipeline ------------------------------------------------------
+
+
+def shared_names(clients: Mapping[Any, Any], pipelines: Collection[Any]) -> list[str]:
+    """Names that are both a client and a pipeline, except a client authenticated by its namesake pipeline.
+
+    ``requestforge_warm x`` and ``requestforge_status x`` act on "the token of x": with an
+    OAuth client ``x`` and a pipeline ``x`` that would be two different tokens. A client
+    ``x`` with ``AUTH {"TYPE": "pipeline", "PIPELINE": "x"}`` has exactly the pipeline's
+    token, so that natural spelling is allowed.
+    """
+    shared = []
+    for name, raw in clients.items():
+        if name not in pipelines:
+            continue
+        auth = raw.get("AUTH") if isinstance(raw, Mapping) else None
+        if isinstance(auth, Mapping) and str(auth.get("TYPE", "")).lower() == "pipeline" and auth.get("PIPELINE") == name:
+            continue
+        shared.append(name)
+    return shared
+
+
+def shared_name_problem(name: str) -> tuple[str, str]:
+    """Message and hint of E032 for ``name`` (the admin forms say the same)."""
+    return (
+        f'is also the name of a pipeline, and client "{name}" is not authenticated by it: commands and warm-up would '
+        "not know which token the name means.",
+        f'Rename the client or the pipeline, or authenticate the client with AUTH {{"TYPE": "pipeline", "PIPELINE": "{name}"}}.',
+    )
 
 
 # -- the validator --------------------------------------------------------------------------
@@ -535,6 +590,28 @@ class _Validator:
         """A dict of str to str (HEADERS, PROXIES, EXTRA_PARAMS); values are never shown."""
         return self._typed_map(value, path, (str,), "a string")
 
+    def header_map(self, value: Any, path: Path) -> Any:
+        """HEADERS: a str to str dict whose names are HTTP tokens and whose values hold no line break or NUL.
+
+        Caught here (E040) because ``requests`` would otherwise refuse the header on every
+        call at run time, or worse, a line break would let a value inject a second header.
+        """
+        mapping = self.str_map(value, path)
+        if mapping is _INVALID:
+            return mapping
+        before = len(self.problems)
+        for key, item in mapping.items():
+            if not _HEADER_NAME.fullmatch(key):
+                self.report(E_HEADER_VALUE, (*path, key), "is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only).")
+            elif any(char in item for char in "\r\n\0"):
+                self.report(E_HEADER_VALUE, (*path, key), "contains a line break or NUL; a header value must be a single line.")
+        return mapping if len(self.problems) == before else _INVALID
+
+    def existing_path(self, value: Any, path: Path) -> None:
+        """E041 for a CA bundle or certificate path that is not there (a typo would fail every call)."""
+        if isinstance(value, str) and not os.path.exists(value):
+            self.report(E_PATH_MISSING, path, f"names {value!r}, which does not exist on this machine.")
+
     def scalar_map(self, value: Any, path: Path) -> Any:
         """A dict of str to str/number/bool (form DATA, query PARAMS); values are never shown."""
         return self._typed_map(value, path, (str, int, float, bool), "a string, number or bool")
@@ -623,6 +700,8 @@ class _Validator:
         lock_timeout = self.read(raw, "LOCK_TIMEOUT", (), self.number, float(DEFAULTS["LOCK_TIMEOUT"]))
         default_timeout = self.read(raw, "DEFAULT_TIMEOUT", (), self.timeout, float(DEFAULTS["DEFAULT_TIMEOUT"]))
         lifetime = self.read(raw, "TOKEN_DEFAULT_LIFETIME", (), self.number, float(DEFAULTS["TOKEN_DEFAULT_LIFETIME"]))
+        min_lifetime = self.read(raw, "TOKEN_MIN_LIFETIME", (), self.non_negative, float(DEFAULTS["TOKEN_MIN_LIFETIME"]))
+        max_bytes = self.read(raw, "TOKEN_MAX_BYTES", (), lambda v, p: self.integer(v, p, 1024), DEFAULTS["TOKEN_MAX_BYTES"])
         warm = self.read(raw, "WARM", (), self.optional(self.str_list), None)
         warm_interval = self.read(raw, "WARM_INTERVAL", (), self.number, float(DEFAULTS["WARM_INTERVAL"]))
         if refresh_ahead >= lifetime:
@@ -651,6 +730,9 @@ class _Validator:
             if spec is not None:
                 clients[name] = spec
 
+        for name in shared_names(raw_clients, raw_pipelines):
+            self.report(E_SHARED_NAME, ("CLIENTS", name), *shared_name_problem(name))
+
         if warm:
             known = set(raw_clients) | set(raw_pipelines)
             for index, name in enumerate(warm):
@@ -669,6 +751,8 @@ class _Validator:
             lock_timeout=lock_timeout,
             default_timeout=default_timeout,
             token_default_lifetime=lifetime,
+            token_min_lifetime=min_lifetime,
+            token_max_bytes=max_bytes,
             warm=warm,
             warm_interval=warm_interval,
             clients=MappingProxyType(clients),
@@ -677,7 +761,76 @@ class _Validator:
         if spec.uses_tokens:
             self.cache_backend(cache)
             self.warm_interval_warning(spec)
+        self.token_limits(spec, raw_pipelines)
+        self.debug_filter_warning(raw)
         return spec
+
+    def debug_filter_warning(self, raw: Mapping[str, Any]) -> None:
+        """W007: with DEBUG on, the technical 500 page would show secrets Django's default filter does not hide."""
+        from django.conf import settings
+
+        from .debug import FILTER_PATH, exposed_by_default_filter, uses_requestforge_filter
+
+        if not settings.configured or not getattr(settings, "DEBUG", False):
+            return
+        if uses_requestforge_filter(getattr(settings, "DEFAULT_EXCEPTION_REPORTER_FILTER", None)):
+            return
+        exposed = exposed_by_default_filter(raw)
+        if exposed:
+            more = f" (and {len(exposed) - 1} more values)" if len(exposed) > 1 else ""
+            self.report(
+                W_DEBUG_FILTER,
+                exposed[0].path,
+                f"is not hidden by Django's default error-page filter{more}: with DEBUG on, the technical 500 page would show it.",
+                f'Set DEFAULT_EXCEPTION_REPORTER_FILTER = "{FILTER_PATH}" (or a subclass of it).',
+            )
+
+    def token_limits(self, spec: SettingsSpec, raw_pipelines: Mapping[str, Any]) -> None:
+        """E045: a lifetime set here below TOKEN_MIN_LIFETIME; E046: LOCK_TIMEOUT too short for any fetch.
+
+        A token endpoint's lifetime below the minimum is refused at run time; a lifetime
+        the settings themselves impose (TOKEN_DEFAULT_LIFETIME, a step TTL) would make
+        every token of that kind refused or fetched on almost every call, so it is an error here.
+        Each fetch must end LEASE_MARGIN seconds before its lease (LOCK_TIMEOUT) does.
+        """
+        minimum = spec.token_min_lifetime
+        if spec.token_default_lifetime < minimum:
+            self.report(
+                E_MIN_LIFETIME,
+                ("TOKEN_DEFAULT_LIFETIME",),
+                f"is {spec.token_default_lifetime:g}s, shorter than TOKEN_MIN_LIFETIME ({minimum:g}s).",
+                "Raise TOKEN_DEFAULT_LIFETIME or lower TOKEN_MIN_LIFETIME.",
+            )
+        for name, pipeline in spec.pipelines.items():
+            raw_steps = raw_pipelines.get(name, {}).get("STEPS") if isinstance(raw_pipelines.get(name), Mapping) else None
+            indexes = {s.get("NAME"): i for i, s in enumerate(raw_steps or ()) if isinstance(s, Mapping) and isinstance(s.get("NAME"), str)}
+            for step in pipeline.steps:
+                if step.ttl is not None and step.ttl < minimum and step.name in indexes:
+                    self.report(
+                        E_MIN_LIFETIME,
+                        ("PIPELINES", name, "STEPS", indexes[step.name], "TTL"),
+                        f"is {step.ttl:g}s, shorter than TOKEN_MIN_LIFETIME ({minimum:g}s): the step would fetch on almost every call.",
+                        "Raise the TTL or lower TOKEN_MIN_LIFETIME.",
+                    )
+        if spec.uses_tokens and spec.lock_timeout - LEASE_MARGIN < MIN_FETCH_DEADLINE:
+            self.report(
+                E_FETCH_DEADLINE,
+                ("LOCK_TIMEOUT",),
+                f"is {spec.lock_timeout:g}s: a token fetch must end {LEASE_MARGIN:g}s before its lease does and gets at least "
+                f"{MIN_FETCH_DEADLINE:g}s, so the lease would expire under the process fetching.",
+                f"Set LOCK_TIMEOUT to at least {LEASE_MARGIN + MIN_FETCH_DEADLINE:g}s (fetches are cut off at min(TIMEOUT, LOCK_TIMEOUT - "
+                f"{LEASE_MARGIN:g}s)).",
+            )
+
+    def token_type(self, value: Any, path: Path) -> Any:
+        """A step's TOKEN_TYPE: one word of visible ASCII (E047)."""
+        text = self.string(value, path)
+        if isinstance(text, str):
+            problem = token_type_problem(text)
+            if problem:
+                self.report(E_TOKEN_TYPE, path, f"{problem}; it goes in front of the token in a header.", 'Use one word such as "Bearer".')
+                return _INVALID
+        return text
 
     def warm_interval_warning(self, spec: SettingsSpec) -> None:
         """The warm-up must run at least once inside every token's refresh-ahead window.
@@ -800,7 +953,7 @@ class _Validator:
             name=name if isinstance(name, str) else repr(name),
             base_url=base_url,
             timeout=self.read(raw, "TIMEOUT", path, self.timeout, default_timeout),
-            headers=self.read(raw, "HEADERS", path, self.str_map, MappingProxyType({})),
+            headers=self.read(raw, "HEADERS", path, self.header_map, MappingProxyType({})),
             verify_ssl=verify,
             client_cert=self.read(raw, "CLIENT_CERT", path, self.client_cert, None),
             allow_redirects=self.read(raw, "ALLOW_REDIRECTS", path, self.boolean, True),
@@ -815,17 +968,47 @@ class _Validator:
             rate_limit=self.read(raw, "RATE_LIMIT", path, self.optional(self.rate_limit), None),
             auth=auth,
             hooks=self.read(raw, "HOOKS", path, self.hooks, ()),
+            trusted_origins=self.read(raw, "TRUSTED_ORIGINS", path, self.trusted_origins, ()),
+            cross_origin_redirects=self.read(
+                raw, "CROSS_ORIGIN_REDIRECTS", path, lambda v, p: self.choice(v, p, CROSS_ORIGIN_REDIRECTS), "strip"
+            ),
+            max_response_bytes=self.read(raw, "MAX_RESPONSE_BYTES", path, self.optional(self.positive_int), None),
+            total_timeout=self.read(raw, "TOTAL_TIMEOUT", path, self.optional_number, None),
         )
+
+    def trusted_origins(self, value: Any, path: Path) -> Any:
+        """TRUSTED_ORIGINS: a list of ``scheme://host[:port]``; E042 names each malformed entry."""
+        from .http.config import parse_origin
+        from .http.exceptions import ConfigurationError
+
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            return self.invalid(path, f"must be a list of origins such as 'https://api.example.com', got {_type(value)}.")
+        before = len(self.problems)
+        origins: list[str] = []
+        for index, item in enumerate(value):
+            try:
+                origin = str(parse_origin(item))
+            except ConfigurationError as exc:
+                hint = "Write only scheme://host[:port], e.g. 'https://auth.example.com'."
+                self.report(E_TRUSTED_ORIGIN, (*path, index), f"{exc.message}.", hint)
+                continue
+            if origin not in origins:
+                origins.append(origin)
+        return tuple(origins) if len(self.problems) == before else _INVALID
 
     def verify_ssl(self, value: Any, path: Path) -> Any:
         if isinstance(value, bool) or (isinstance(value, str) and value.strip()):
+            self.existing_path(value, path)
             return value
         return self.invalid(path, f"must be True, False or the path of a CA bundle, got {_type(value)}.")
 
     def client_cert(self, value: Any, path: Path) -> Any:
         if value is None or (isinstance(value, str) and value):
+            self.existing_path(value, path)
             return value
         if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, str) and v for v in value):
+            self.existing_path(value[0], (*path, 0))
+            self.existing_path(value[1], (*path, 1))
             return (value[0], value[1])
         return self.invalid(path, f"must be a certificate path or a (cert, key) pair of paths, got {_type(value)}.")
 
@@ -1058,13 +1241,13 @@ class _Validator:
             fetcher=fetcher or "body",
             url=url if isinstance(url, str) else "",
             method=self.read(raw, "METHOD", path, lambda v, p: self.choice(v, p, _HTTP_METHODS, case=str.upper), "POST"),
-            headers=self.read(raw, "HEADERS", path, self.str_map, MappingProxyType({})),
+            headers=self.read(raw, "HEADERS", path, self.header_map, MappingProxyType({})),
             data=data,
             json=json_body,
             params=self.read(raw, "PARAMS", path, self.scalar_map, MappingProxyType({})),
             token_header=None if token_header is _INVALID else token_header,
             token_field=self.read(raw, "TOKEN_FIELD", path, self.string, "access_token"),
-            token_type=self.read(raw, "TOKEN_TYPE", path, self.string, "Bearer"),
+            token_type=self.read(raw, "TOKEN_TYPE", path, self.token_type, "Bearer"),
             expires_in_field=self.read(raw, "EXPIRES_IN_FIELD", path, self.string, "expires_in"),
             refresh_token_field=self.read(raw, "REFRESH_TOKEN_FIELD", path, self.optional_string, None),
             ttl=ttl,

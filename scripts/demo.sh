@@ -3,32 +3,40 @@
 # http://127.0.0.1:8000/ until Ctrl-C.
 #
 #   bash scripts/demo.sh            install, migrate, create the demo admin, serve
-#   bash scripts/demo.sh --check    the same, headless: one end-to-end round of calls, then stop (exit 0/1)
+#   bash scripts/demo.sh --check    the same, headless: two rounds of calls, then stop (exit 0/1)
 #
 # Environment: DEMO_PORT (8000), DEMO_DB_PATH (example_project/demo.sqlite3),
 # REDIS_URL (tokens in Redis and Celery on a broker instead of the embedded defaults),
-# DEMO_CHECK=1 (same as --check), DEMO_SKIP_INSTALL=1 (do not pip install).
+# DEMO_CHECK=1 (same as --check), DEMO_SKIP_INSTALL=1 (no virtualenv, no pip: use
+# $PYTHON or python3 as it is, e.g. from the test suite, which has installed everything).
+#
+# It installs into the project's virtualenv (.venv, created with the first Python 3.10+
+# found; see scripts/lib/venv.sh), never into the system Python, and only what the demo
+# runs on: the package with its celery, crypto and redis extras.
 #
 # The partner APIs the demo calls are served by the demo server itself, so tokens are
 # warmed (manage.py requestforge_warm) right after the server starts listening.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
-PY="${PYTHON:-python3}"
+. scripts/lib/venv.sh
 
 check="${DEMO_CHECK:-0}"
 for arg in "$@"; do
     case "$arg" in
         --check) check=1 ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "demo.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
 
-if [ "${DEMO_SKIP_INSTALL:-0}" != "1" ]; then
-    echo "==> Installing requestforge_django and the demo's dependencies (pip install -e .[test])"
-    "$PY" -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 \
-        | grep -v -e "^WARNING: Running pip as" -e "is ignored: it is neither" || true
+if [ "${DEMO_SKIP_INSTALL:-0}" = "1" ]; then
+    PY="$(find_python)"
+else
+    use_venv "$ROOT"
+    echo "==> Installing requestforge_django[celery,crypto,redis] into ${VIRTUAL_ENV}"
+    venv_pip -q -e ".[celery,crypto,redis]"
+    PY="$VENV_PY"
 fi
 
 if [ "$check" = "1" ] && [ -z "${DEMO_PORT:-}" ]; then

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.support.django_caches import DB_ALIAS, REDIS_ALIAS, database_cache_config, redis_cache_config
+from tests.support.oauth_fixtures import oauth_server, oauth_server_factory  # noqa: F401 (django-oauth-toolkit fixtures)
 from tests.support.redis_server import RedisServer, RedisServerError
 from tests.support.token_server import TokenServer
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,9 @@ def project_files() -> set[Path]:
 
 def run_demo_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {key: value for key, value in os.environ.items() if key not in ("DJANGO_SETTINGS_MODULE", "REDIS_URL", "DEMO_PORT")}
-    environment.update(DEMO_SKIP_INSTALL="1", DEMO_DB_PATH=str(tmp_path / "demo.sqlite3"), PYTHONDONTWRITEBYTECODE="1", **env)
+    environment.update(
+        DEMO_SKIP_INSTALL="1", PYTHON=sys.executable, DEMO_DB_PATH=str(tmp_path / "demo.sqlite3"), PYTHONDONTWRITEBYTECODE="1", **env
+    )
     return subprocess.run(
         ["bash", "scripts/demo.sh", "--check"],
         cwd=REPO_ROOT,

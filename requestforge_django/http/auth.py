@@ -6,26 +6,35 @@ request. Static credentials cannot be refreshed: ``refresh_auth`` stays ``False`
 401 reaches the caller instead of being retried with the same secret.
 
 Every ``__repr__`` masks the secret, since hooks end up in config reprs and logs.
+Secrets may be given as ``str`` or :class:`~.secrets.Secret`; they are revealed once,
+here, to build the private header, and everything a hook adds to a request is marked
+``sensitive``: masked wherever the request is shown, never sent to an origin the client
+does not trust, and stripped from a redirect to another origin.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Iterable
-from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from .exceptions import ConfigurationError
 from .hooks import AuthHookInterface
 from .masking import MASK, mask_secret
+from .secrets import Secret
 
 if TYPE_CHECKING:
     from .messages import HttpRequest, HttpResponse, RequestContext
 
 
 def _text(value: object, field: str) -> str:
-    """A non-empty single-line string: a newline in a header value would be header injection."""
+    """A non-empty single-line string: a newline in a header value would be header injection.
+
+    A :class:`Secret` is revealed here (the value goes into a privately held header).
+    """
+    if isinstance(value, Secret):
+        value = value.reveal()
     if not isinstance(value, str) or not value:
         raise ConfigurationError("must be a non-empty string", field=field)
     if "\r" in value or "\n" in value:
@@ -57,7 +66,7 @@ class _StaticHeaderAuthHook(AuthHookInterface):
     _headers: MappingProxyType[str, str]
 
     def before_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
-        return request.with_headers(self._headers)
+        return request.with_headers(self._headers, sensitive=True)
 
 
 class BearerTokenAuthHook(_StaticHeaderAuthHook):
@@ -68,12 +77,13 @@ class BearerTokenAuthHook(_StaticHeaderAuthHook):
 
     def __init__(
         self,
-        token: str,
+        token: str | Secret,
         excluded_paths: Iterable[str] = (),
         header_name: str = "Authorization",
         prefix: str = "Bearer",
     ) -> None:
-        self._token = _text(token, "token")
+        token = _text(token, "token")
+        self._token = Secret(token)
         self.header_name = _text(header_name, "header_name")
         if not isinstance(prefix, str) or "\r" in prefix or "\n" in prefix:
             raise ConfigurationError("must be a single-line string", field="prefix")
@@ -83,7 +93,7 @@ class BearerTokenAuthHook(_StaticHeaderAuthHook):
 
     def __repr__(self) -> str:
         return (
-            f"BearerTokenAuthHook(token={mask_secret(self._token)!r}, header_name={self.header_name!r}, "
+            f"BearerTokenAuthHook(token={mask_secret(self._token.reveal())!r}, header_name={self.header_name!r}, "
             f"prefix={self.prefix!r}, excluded_paths={self.excluded_paths!r})"
         )
 
@@ -98,25 +108,27 @@ class ApiKeyAuthHook(_StaticHeaderAuthHook):
 
     def __init__(
         self,
-        api_key: str,
+        api_key: str | Secret,
         header_name: str = "X-API-Key",
         excluded_paths: Iterable[str] = (),
         query_param: str | None = None,
     ) -> None:
-        self._api_key = _text(api_key, "api_key")
+        api_key = _text(api_key, "api_key")
+        self._api_key = Secret(api_key)
         self.header_name = _text(header_name, "header_name")
         self.query_param = None if query_param is None else _text(query_param, "query_param")
         self.excluded_paths = _excluded_paths(excluded_paths)
         self._headers = MappingProxyType({header_name: api_key})
+        self._params = MappingProxyType({self.query_param: api_key}) if self.query_param is not None else None
 
     def before_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
-        if self.query_param is None:
-            return request.with_headers(self._headers)
-        return replace(request, params={**(request.params or {}), self.query_param: self._api_key})
+        if self._params is None:
+            return request.with_headers(self._headers, sensitive=True)
+        return request.with_params(self._params, sensitive=True)
 
     def __repr__(self) -> str:
         where = f"query_param={self.query_param!r}" if self.query_param else f"header_name={self.header_name!r}"
-        return f"ApiKeyAuthHook(api_key={mask_secret(self._api_key)!r}, {where}, excluded_paths={self.excluded_paths!r})"
+        return f"ApiKeyAuthHook(api_key={mask_secret(self._api_key.reveal())!r}, {where}, excluded_paths={self.excluded_paths!r})"
 
 
 class BasicAuthHook(_StaticHeaderAuthHook):
@@ -126,10 +138,12 @@ class BasicAuthHook(_StaticHeaderAuthHook):
     would re-encode it on every send.
     """
 
-    def __init__(self, username: str, password: str, excluded_paths: Iterable[str] = ()) -> None:
-        self.username = _text(username, "username")
+    def __init__(self, username: str, password: str | Secret, excluded_paths: Iterable[str] = ()) -> None:
+        self.username = username = _text(username, "username")
         if ":" in username:
             raise ConfigurationError("must not contain ':' (RFC 7617)", field="username")
+        if isinstance(password, Secret):
+            password = password.reveal()
         if not isinstance(password, str):
             raise ConfigurationError("must be a string", field="password")
         self.excluded_paths = _excluded_paths(excluded_paths)

@@ -22,14 +22,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigurationError
 from .hooks import ErrorHookInterface, RequestHookInterface, ResponseHookInterface
 from .masking import is_sensitive_name, mask_headers, mask_mapping, mask_url
 from .messages import find_header
+from .retry import parse_retry_after
 
 if TYPE_CHECKING:
     from .messages import HttpRequest, HttpResponse, RequestContext
@@ -291,8 +291,11 @@ class AuthorizationHook(RequestHookInterface):
     For credentials that belong to the moment rather than to the client -- e.g.
     forwarding the end user's token of the inbound request -- so there is nothing to
     refresh and no 401 handling (use an auth hook for that). An empty value sends the
-    request without the header. A ``header_name`` that does not look secret is
-    registered in ``context.metadata["sensitive_headers"]`` so logging hooks mask it.
+    request without the header. The header is marked ``sensitive`` on the request, so it
+    is masked when shown, the request is refused for an origin the client does not trust
+    (see :class:`~.transport.Transport`) and a redirect to another origin drops it. A
+    ``header_name`` that does not look secret is also registered in
+    ``context.metadata["sensitive_headers"]`` so logging hooks mask it.
     """
 
     def __init__(self, value_provider: Callable[[], str], header_name: str = "Authorization") -> None:
@@ -310,7 +313,7 @@ class AuthorizationHook(RequestHookInterface):
             return request
         if self._register_name is not None:
             _register_sensitive(context, self._register_name)
-        return request.with_headers({self.header_name: value})
+        return request.with_headers({self.header_name: value}, sensitive=True)
 
     def __repr__(self) -> str:
         return f"AuthorizationHook(header_name={self.header_name!r}, value_provider={self.value_provider!r})"
@@ -359,23 +362,8 @@ def _reset(value: str | None, now: float) -> float | None:
 
 
 def _retry_after(value: str | None, now: float) -> float | None:
-    """``Retry-After`` is delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when is None:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        return max(0.0, when.timestamp() - now)
-    return number if math.isfinite(number) and number >= 0 else None
+    """The retry strategies' parser, so a hook and a retry never read one header two ways."""
+    return parse_retry_after(value, now=datetime.fromtimestamp(now, timezone.utc))
 
 
 def _first(headers: Mapping[str, str], names: tuple[str, ...], parse: Callable[[str | None], Any]) -> Any:

@@ -3,7 +3,11 @@
 One call goes through:
 
 1. request hooks (observers; each may return a modified copy of the request),
-2. the auth hook (credentials; its errors propagate),
+2. the origin check (a client with credentials sends them only to its BASE_URL origin and
+   its trusted origins: any other destination is refused with ``UntrustedOriginException``
+   before a token is fetched or a byte is sent; checked again by the transport after every
+   hook, and for each redirect hop, see :mod:`.transport`), then the auth hook
+   (credentials; its errors propagate),
 3. the circuit breaker and the rate limiter (may refuse without touching the network),
 4. the send (:mod:`.transport`),
 5. 401 handling: if the auth hook recognises an auth error, it refreshes once and the
@@ -100,6 +104,14 @@ class HttpClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def absolute_url(self, url: str) -> str:
+        """The URL a request for ``url`` goes to: relative URLs are joined to the base URL."""
+        return self._transport.absolute_url(url)
+
+    def trusts(self, url: str) -> bool:
+        """Whether ``url`` (relative or absolute) is on the base URL's origin or a trusted one."""
+        return self.config.trusts(self.absolute_url(url))
+
     # -- verbs ------------------------------------------------------------------
     def get(self, url: str, params: Params = None, headers: Headers = None, timeout: Timeout = None) -> HttpResponse:
         return self._verb(HttpMethod.GET, url, params, headers, timeout)
@@ -170,6 +182,7 @@ class HttpClient:
         """One send: hooks, auth, guards, transport. Transport failures are returned, not raised."""
         config = self.config
         outgoing = self._run_request_hooks(request, context)
+        self._transport.check_destination(outgoing)
         auth = config.auth_hook
         if auth is not None and auth.should_authenticate(outgoing):
             outgoing = auth.before_request(outgoing, context)

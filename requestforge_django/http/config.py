@@ -13,16 +13,48 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .exceptions import ConfigurationError
 from .hooks import AuthHookInterface, ErrorHookInterface, RequestHookInterface, ResponseHookInterface
+from .masking import is_sensitive_name, mask_headers, mask_url
 from .retry import NoRetryStrategy, RetryStrategyInterface
+from .secrets import Origin, Secret
 
 if TYPE_CHECKING:
     from .circuit_breaker import CircuitBreaker
     from .rate_limit import RateLimiter
 
 Timeout = float | tuple[float, float]
+
+#: What a redirect hop to an origin outside the client's trust does (see :class:`HttpClientConfig`).
+CROSS_ORIGIN_REDIRECTS: tuple[str, ...] = ("strip", "refuse")
+
+
+def parse_origin(value: str | Origin) -> Origin:
+    """``"https://host[:port]"`` as an :class:`Origin`; a path, query, fragment or userinfo is a :class:`ConfigurationError`.
+
+    An origin is only scheme, host and port: anything more would suggest the trust is
+    narrower than it is (credentials go to the whole origin), so it is refused rather
+    than silently dropped. A lone trailing ``/`` is accepted.
+    """
+    if isinstance(value, Origin):
+        return value
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"must be an origin string such as 'https://api.example.com', got {type(value).__name__}")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ConfigurationError(f"{value!r} is not a valid origin (scheme://host[:port])") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{value!r} must be http:// or https:// followed by a host, e.g. 'https://api.example.com'")
+    if "@" in parts.netloc or parts.path not in ("", "/") or parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ConfigurationError(f"{value!r} must be scheme://host[:port] only, without user, path, query or fragment")
+    origin = Origin.of(value)
+    if origin is None:  # pragma: no cover - the checks above admit only what Origin.of parses
+        raise ConfigurationError(f"{value!r} is not a valid origin (scheme://host[:port])")
+    return origin
 
 
 def _empty() -> Mapping[str, str]:
@@ -54,18 +86,51 @@ class HttpClientConfig:
     proxies: Mapping[str, str] | None = None
     sensitive_headers: frozenset[str] = frozenset()
     name: str = ""
+    #: Origins (``scheme://host[:port]``) besides BASE_URL's that may receive this client's credentials.
+    trusted_origins: tuple[str, ...] = ()
+    #: A redirect to an untrusted origin: ``"strip"`` follows it without any credential, ``"refuse"`` raises.
+    cross_origin_redirects: str = "strip"
+    #: Largest response body read (decoded bytes); ``None`` = no limit. Above it: :class:`ResponseParseException`.
+    max_response_bytes: int | None = None
+    #: Deadline in seconds for one send: every redirect hop and the body read; ``None`` = per-read timeouts only.
+    total_timeout: float | None = None
+    #: BASE_URL's origin plus the trusted ones: where credentials may go (derived, not a constructor argument).
+    credential_origins: frozenset[Origin] = field(init=False, repr=False, compare=False, default=frozenset())
 
     def __post_init__(self) -> None:
         if not isinstance(self.default_headers, MappingProxyType):
             object.__setattr__(
-                self, "default_headers", MappingProxyType({str(k): str(v) for k, v in dict(self.default_headers or {}).items()})
+                self,
+                "default_headers",
+                MappingProxyType({str(k): v if isinstance(v, Secret) else str(v) for k, v in dict(self.default_headers or {}).items()}),
             )
         if self.proxies is not None and not isinstance(self.proxies, MappingProxyType):
             object.__setattr__(self, "proxies", MappingProxyType(dict(self.proxies)))
         for name in ("request_hooks", "response_hooks", "error_hooks"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        object.__setattr__(self, "sensitive_headers", frozenset(h.lower() for h in self.sensitive_headers))
+        # A default header given as a Secret is sensitive by its value, whatever its name:
+        # masked in reprs and to_curl, stripped on a redirect out of the client's trust.
+        secret_valued = (name for name, value in self.default_headers.items() if isinstance(value, Secret))
+        object.__setattr__(self, "sensitive_headers", frozenset(h.lower() for h in (*self.sensitive_headers, *secret_valued)))
         self._validate()
+        object.__setattr__(self, "trusted_origins", self._normalized_origins())
+        base = Origin.of(self.base_url) if self.base_url else None
+        trusted = frozenset(Origin.of(origin) for origin in self.trusted_origins)
+        object.__setattr__(self, "credential_origins", trusted | {base} if base is not None else trusted)
+
+    def _normalized_origins(self) -> tuple[str, ...]:
+        origins = self.trusted_origins
+        if isinstance(origins, (str, Origin)):
+            origins = (origins,)
+        normalized: list[str] = []
+        for index, value in enumerate(origins):
+            try:
+                text = str(parse_origin(value))
+            except ConfigurationError as exc:
+                raise ConfigurationError(exc.message, field=f"trusted_origins[{index}]") from None
+            if text not in normalized:
+                normalized.append(text)
+        return tuple(normalized)
 
     def _validate(self) -> None:
         if not isinstance(self.base_url, str):
@@ -79,6 +144,16 @@ class HttpClientConfig:
                 raise ConfigurationError(f"must be a positive integer, got {value!r}", field=name)
         if not isinstance(self.max_redirects, int) or self.max_redirects < 0:
             raise ConfigurationError(f"must be a non-negative integer, got {self.max_redirects!r}", field="max_redirects")
+        if self.cross_origin_redirects not in CROSS_ORIGIN_REDIRECTS:
+            raise ConfigurationError(f"must be 'strip' or 'refuse', got {self.cross_origin_redirects!r}", field="cross_origin_redirects")
+        if self.max_response_bytes is not None and (
+            not isinstance(self.max_response_bytes, int) or isinstance(self.max_response_bytes, bool) or self.max_response_bytes < 1
+        ):
+            raise ConfigurationError(f"must be a positive integer or None, got {self.max_response_bytes!r}", field="max_response_bytes")
+        if self.total_timeout is not None:
+            _validate_timeout(self.total_timeout, "total_timeout")
+            if isinstance(self.total_timeout, tuple):
+                raise ConfigurationError("must be a positive number of seconds", field="total_timeout")
         if not isinstance(self.verify_ssl, (bool, str)):
             raise ConfigurationError("must be a bool or a CA bundle path", field="verify_ssl")
         if not isinstance(self.retry_strategy, RetryStrategyInterface):
@@ -99,6 +174,38 @@ class HttpClientConfig:
         """The breaker guarding calls: the configured one, else the retry strategy's own."""
         return self.circuit_breaker or getattr(self.retry_strategy, "circuit_breaker", None)
 
+    @property
+    def has_credentials(self) -> bool:
+        """Whether this client adds credentials of its own: an auth hook, or a secret default header.
+
+        Such a client sends requests only to :attr:`credential_origins`; a client without
+        credentials may call any URL.
+        """
+        if self.auth_hook is not None:
+            return True
+        extra = self.sensitive_headers
+        return any(is_sensitive_name(name, extra) or isinstance(value, Secret) for name, value in self.default_headers.items())
+
+    def trusts(self, url: str) -> bool:
+        """Whether the absolute ``url`` is on BASE_URL's origin or a trusted origin (may receive credentials)."""
+        origin = Origin.of(url)
+        return origin is not None and origin in self.credential_origins
+
+    def __repr__(self) -> str:
+        # Hand-written so secrets never print: secret default headers (by name, including
+        # sensitive_headers) and proxy passwords are masked, the auth hook shows its own masked repr.
+        fields = []
+        for name in self.__dataclass_fields__:
+            if name == "credential_origins":
+                continue
+            value = getattr(self, name)
+            if name == "default_headers":
+                value = mask_headers(value, self.sensitive_headers)
+            elif name == "proxies" and value is not None:
+                value = {scheme: mask_url(url) for scheme, url in value.items()}
+            fields.append(f"{name}={value!r}")
+        return f"HttpClientConfig({', '.join(fields)})"
+
 
 def _validate_timeout(value: Any, field_name: str) -> None:
     if isinstance(value, tuple):
@@ -114,7 +221,7 @@ class HttpClientConfigBuilder:
 
     def __init__(self, base: HttpClientConfig | None = None) -> None:
         self._values: dict[str, Any] = {}
-        self._headers: dict[str, str] = {}
+        self._headers: dict[str, str | Secret] = {}
         self._request_hooks: list[RequestHookInterface] = []
         self._response_hooks: list[ResponseHookInterface] = []
         self._error_hooks: list[ErrorHookInterface] = []
@@ -161,12 +268,42 @@ class HttpClientConfigBuilder:
         self._values["name"] = name
         return self
 
+    # -- trust boundary and limits -------------------------------------------
+    def with_trusted_origins(self, *origins: str | Origin | Iterable[str | Origin]) -> HttpClientConfigBuilder:
+        """Origins (``"https://host[:port]"``) besides BASE_URL's that may receive this client's credentials.
+
+        Accepts origins as arguments or one iterable of them; adds to those already set.
+        """
+        flat: list[str | Origin] = []
+        for origin in origins:
+            if isinstance(origin, (str, Origin)):
+                flat.append(origin)
+            else:
+                flat.extend(origin)
+        self._values["trusted_origins"] = (*self._values.get("trusted_origins", self._base.trusted_origins), *flat)
+        return self
+
+    def with_cross_origin_redirects(self, mode: str) -> HttpClientConfigBuilder:
+        """``"strip"`` (default): follow a redirect to an untrusted origin without credentials; ``"refuse"``: raise."""
+        self._values["cross_origin_redirects"] = mode
+        return self
+
+    def with_max_response_bytes(self, limit: int | None) -> HttpClientConfigBuilder:
+        """Refuse (``ResponseParseException``) a response body larger than ``limit`` bytes; read no further."""
+        self._values["max_response_bytes"] = limit
+        return self
+
+    def with_total_timeout(self, seconds: float | None) -> HttpClientConfigBuilder:
+        """An overall deadline for one send (all redirect hops and the body), on top of the per-read timeout."""
+        self._values["total_timeout"] = seconds
+        return self
+
     # -- headers and static credentials ---------------------------------------
-    def with_header(self, name: str, value: str) -> HttpClientConfigBuilder:
+    def with_header(self, name: str, value: str | Secret) -> HttpClientConfigBuilder:
         self._headers[name] = value
         return self
 
-    def with_headers(self, headers: Mapping[str, str]) -> HttpClientConfigBuilder:
+    def with_headers(self, headers: Mapping[str, str | Secret]) -> HttpClientConfigBuilder:
         self._headers.update(headers)
         return self
 
@@ -175,18 +312,20 @@ class HttpClientConfigBuilder:
         self._values["sensitive_headers"] = frozenset(self._values.get("sensitive_headers", frozenset())) | frozenset(names)
         return self
 
-    def with_bearer_token(self, token: str, excluded_paths: Iterable[str] = ()) -> HttpClientConfigBuilder:
+    def with_bearer_token(self, token: str | Secret, excluded_paths: Iterable[str] = ()) -> HttpClientConfigBuilder:
         from .auth import BearerTokenAuthHook
 
         return self.with_auth_hook(BearerTokenAuthHook(token, excluded_paths=tuple(excluded_paths)))
 
-    def with_api_key(self, api_key: str, header_name: str = "X-API-Key", excluded_paths: Iterable[str] = ()) -> HttpClientConfigBuilder:
+    def with_api_key(
+        self, api_key: str | Secret, header_name: str = "X-API-Key", excluded_paths: Iterable[str] = ()
+    ) -> HttpClientConfigBuilder:
         from .auth import ApiKeyAuthHook
 
         self.with_sensitive_headers([header_name])
         return self.with_auth_hook(ApiKeyAuthHook(api_key, header_name=header_name, excluded_paths=tuple(excluded_paths)))
 
-    def with_basic_auth(self, username: str, password: str, excluded_paths: Iterable[str] = ()) -> HttpClientConfigBuilder:
+    def with_basic_auth(self, username: str, password: str | Secret, excluded_paths: Iterable[str] = ()) -> HttpClientConfigBuilder:
         from .auth import BasicAuthHook
 
         return self.with_auth_hook(BasicAuthHook(username, password, excluded_paths=tuple(excluded_paths)))

@@ -7,6 +7,8 @@ can pass them around freely: a hook that wants a different request returns a new
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json as _json
 import shlex
 import time
@@ -15,9 +17,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
 
 from .exceptions import HttpStatusException, ResponseParseException
-from .masking import mask_headers, mask_mapping, mask_url
+from .masking import MASK, is_sensitive_name, mask_body, mask_headers, mask_mapping, mask_url
+from .secrets import Secret, reveal_all
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -42,12 +46,17 @@ class HttpMethod(str, Enum):
 _IDEMPOTENT = frozenset({HttpMethod.GET, HttpMethod.HEAD, HttpMethod.PUT, HttpMethod.DELETE, HttpMethod.OPTIONS})
 
 
+def _header_value(value: Any) -> Any:
+    """Header values are strings; a :class:`Secret` stays one (revealed only when the wire request is built)."""
+    return value if isinstance(value, Secret) else str(value)
+
+
 def _frozen_headers(headers: Mapping[str, Any] | None) -> Mapping[str, str]:
     if not headers:
         return _EMPTY
     if isinstance(headers, MappingProxyType):
         return headers
-    return MappingProxyType({str(k): str(v) for k, v in headers.items()})
+    return MappingProxyType({str(k): _header_value(v) for k, v in headers.items()})
 
 
 def find_header(headers: Mapping[str, str], name: str) -> str | None:
@@ -100,7 +109,7 @@ class HttpRequest:
             return self
         replaced = {name.lower() for name in headers}
         merged = {k: v for k, v in self.headers.items() if k.lower() not in replaced}
-        merged.update((str(k), str(v)) for k, v in headers.items())
+        merged.update((str(k), _header_value(v)) for k, v in headers.items())
         marked = self.sensitive | replaced if sensitive else self.sensitive
         return self._replace(headers=MappingProxyType(merged), sensitive=marked)
 
@@ -124,51 +133,107 @@ class HttpRequest:
         values.update(changes)
         return HttpRequest(**values)
 
+    # -- showing a request: masked unless asked otherwise ----------------------------------------
+    #
+    # Masked: every header, query parameter and body field named in ``sensitive`` (what the
+    # auth hooks set) or in ``sensitive_headers``, every secret-looking name
+    # (``masking.is_sensitive_name``) and every ``Secret`` value. A body that is not a mapping
+    # is parsed (form string, bytes, list of pairs, JSON text) and masked field by field; one
+    # that parses as neither is shown only as ``<N bytes>``.
+
+    def sensitive_names(self, extra: Iterable[str] = ()) -> frozenset[str]:
+        """``sensitive`` plus ``extra``, lower case: the names masked besides the secret-looking ones."""
+        return self.sensitive | {str(name).lower() for name in extra}
+
     def to_dict(self, *, mask: bool = True, sensitive_headers: Iterable[str] = ()) -> dict[str, Any]:
         """Plain data for logs and debugging; secrets are masked unless ``mask=False``.
 
         ``sensitive_headers`` adds names to mask (e.g. ``HttpClientConfig.sensitive_headers``),
         because a request does not know the configuration of the client sending it.
         """
-        extra = frozenset(sensitive_headers)
+        if not mask:
+            return {
+                "method": self.method.value,
+                "url": self.url,
+                "headers": reveal_all(dict(self.headers)),
+                "params": reveal_all(dict(self.params)) if self.params else None,
+                "json_data": reveal_all(self.json_data),
+                "data": reveal_all(self.data),
+                "timeout": self.timeout,
+            }
+        names = self.sensitive_names(sensitive_headers)
         return {
             "method": self.method.value,
-            "url": mask_url(self.url, extra) if mask else self.url,
-            "headers": mask_headers(self.headers, extra) if mask else dict(self.headers),
-            "params": (mask_mapping(dict(self.params), extra) if mask else dict(self.params)) if self.params else None,
-            "json_data": mask_mapping(self.json_data, extra) if mask else self.json_data,
-            "data": mask_mapping(self.data, extra) if mask and isinstance(self.data, (Mapping, list)) else self.data,
+            "url": mask_url(self.url, names),
+            "headers": mask_headers(self.headers, names),
+            "params": mask_mapping(dict(self.params), names) if self.params else None,
+            "json_data": mask_mapping(self.json_data, names),
+            "data": mask_body(self.data, names),
             "timeout": self.timeout,
         }
 
     def to_curl(self, *, mask: bool = True, sensitive_headers: Iterable[str] = ()) -> str:
-        """A cURL command reproducing the request, secrets masked unless ``mask=False`` (see :meth:`to_dict`)."""
-        from urllib.parse import urlencode
+        """A cURL command reproducing the request, secrets masked unless ``mask=False`` (see :meth:`to_dict`).
 
-        extra = frozenset(sensitive_headers)
+        Masked, a body that cannot be masked field by field is replaced by ``<N bytes>``:
+        the command then no longer reproduces the request, which is the point.
+        """
+        names = self.sensitive_names(sensitive_headers)
         url = self.url
         if self.params:
-            params = mask_mapping(dict(self.params), extra) if mask else dict(self.params)
-            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True)}"
+            params = mask_mapping(dict(self.params), names) if mask else reveal_all(dict(self.params))
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True, safe='*' if mask else '')}"
         if mask:
-            url = mask_url(url, extra)
+            url = mask_url(url, names)
         parts = ["curl", "-X", self.method.value, shlex.quote(url)]
-        headers = mask_headers(self.headers, extra) if mask else dict(self.headers)
+        headers = mask_headers(self.headers, names) if mask else reveal_all(dict(self.headers))
         for name, value in headers.items():
             parts += ["-H", shlex.quote(f"{name}: {value}")]
         if self.json_data is not None:
-            body = mask_mapping(self.json_data, extra) if mask else self.json_data
+            body = mask_mapping(self.json_data, names) if mask else reveal_all(self.json_data)
             if self.header("Content-Type") is None:
                 parts += ["-H", shlex.quote("Content-Type: application/json")]
             parts += ["--data-raw", shlex.quote(_json.dumps(body))]
         elif self.data is not None:
-            body = self.data
-            if isinstance(body, Mapping):
-                body = urlencode(mask_mapping(dict(body), extra) if mask else dict(body), doseq=True)
-            elif isinstance(body, bytes):
-                body = body.decode("utf-8", "replace")
-            parts += ["--data-raw", shlex.quote(str(body))]
+            parts += ["--data-raw", shlex.quote(_curl_body(mask_body(self.data, names) if mask else reveal_all(self.data), mask))]
         return " ".join(parts)
+
+    def masked(self, extra: Iterable[str] = ()) -> HttpRequest:
+        """A copy with every value :meth:`to_dict` would mask replaced by the mask.
+
+        What exceptions carry across a pickle: the shape of the request survives (method,
+        URL, header names, body fields), its credentials do not.
+        """
+        names = self.sensitive_names(extra)
+        return HttpRequest(
+            self.method,
+            mask_url(self.url, names),
+            mask_headers(self.headers, names),
+            mask_mapping(dict(self.params), names) if self.params else self.params,
+            mask_mapping(self.json_data, names),
+            mask_body(self.data, names),
+            self.timeout,
+            self.sensitive,
+        )
+
+    def secret_values(self, extra: Iterable[str] = ()) -> frozenset[str]:
+        """The plain values of everything this request sends that :meth:`masked` hides.
+
+        For scrubbing text a server echoes back (an error body quoting the form, a
+        ``Location`` header carrying the query): a value the library sent as a secret is
+        masked wherever it comes back. Values shorter than 4 characters are left out.
+        """
+        names = self.sensitive_names(extra)
+        found: set[str] = set()
+        for name, value in self.headers.items():
+            if isinstance(value, Secret) or is_sensitive_name(name, names):
+                _add_header_secret(found, str(name), value)
+        for pairs in (_url_pairs(self.url), list((self.params or {}).items())):
+            for name, value in pairs:
+                _collect(found, value, is_sensitive_name(str(name), names))
+        _collect_body(found, self.json_data, names)
+        _collect_body(found, self.data, names)
+        return frozenset(value for value in found if len(value) >= 4)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
@@ -177,7 +242,111 @@ class HttpRequest:
         )
 
     def __repr__(self) -> str:
-        return f"HttpRequest(method={self.method.value!r}, url={mask_url(self.url)!r}, headers={mask_headers(self.headers)!r})"
+        url, headers = mask_url(self.url, self.sensitive), mask_headers(self.headers, self.sensitive)
+        return f"HttpRequest(method={self.method.value!r}, url={url!r}, headers={headers!r})"
+
+
+_AUTH_SCHEMES = frozenset({"bearer", "basic", "token", "digest", "negotiate", "apikey"})
+
+
+def _curl_body(body: Any, masked: bool) -> str:
+    if isinstance(body, Mapping):
+        return urlencode(list(body.items()), doseq=True, safe="*" if masked else "")
+    if isinstance(body, (list, tuple)):
+        if all(isinstance(item, tuple) and len(item) == 2 for item in body):
+            return urlencode(list(body), doseq=True, safe="*" if masked else "")
+        return _json.dumps(body)
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body).decode("utf-8", "replace")
+    return str(body)
+
+
+def _add_header_secret(found: set[str], name: str, value: Any) -> None:
+    text = value.reveal() if isinstance(value, Secret) else str(value)
+    found.add(text)
+    scheme, sep, credentials = text.partition(" ")
+    if sep and scheme.lower() in _AUTH_SCHEMES:
+        found.add(credentials)
+        if scheme.lower() == "basic":
+            try:
+                _user, _, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return
+            found.add(password)
+
+
+def _url_pairs(url: str) -> list[tuple[str, str]]:
+    try:
+        return parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    except ValueError:
+        return []
+
+
+def _collect(found: set[str], value: Any, sensitive: bool) -> None:
+    """Add the plain leaves of ``value`` when it sits under a sensitive name, and every Secret anywhere."""
+    if isinstance(value, Secret):
+        found.add(value.reveal())
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _collect(found, item, sensitive)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _collect(found, item, sensitive)
+    elif sensitive and value is not None and not isinstance(value, bool):
+        found.add(str(value))
+
+
+def _collect_body(found: set[str], body: Any, names: frozenset[str]) -> None:
+    if body is None:
+        return
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            body = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            return
+    if isinstance(body, str):
+        text = body.strip()
+        try:
+            body = _json.loads(text) if text[:1] in ("{", "[") else parse_qsl(text, keep_blank_values=True)
+        except ValueError:
+            return
+    if isinstance(body, Mapping):
+        for key, value in body.items():
+            if isinstance(value, (Mapping, list)) and not (isinstance(key, str) and is_sensitive_name(key, names)):
+                _collect_body(found, value, names)
+            else:
+                _collect(found, value, isinstance(key, str) and is_sensitive_name(key, names))
+    elif isinstance(body, (list, tuple)):
+        for item in body:
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+                _collect(found, item[1], is_sensitive_name(item[0], names))
+            else:
+                _collect_body(found, item, names)
+    else:
+        _collect(found, body, False)
+
+
+def _secret_forms(secrets: Iterable[str]) -> list[str]:
+    """Each secret and its URL-encoded forms, longest first.
+
+    Longest first, so a secret that contains another (``Bearer <token>`` and ``<token>``)
+    is masked whole, and the same text always scrubs the same way.
+    """
+    forms = {form for secret in secrets for form in (secret, quote_plus(secret), quote(secret, safe="")) if form}
+    return sorted(forms, key=lambda form: (-len(form), form))
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each secret value (and its URL-encoded forms) replaced by the mask."""
+    for form in _secret_forms(secrets):
+        text = text.replace(form, MASK)
+    return text
+
+
+def _scrub_bytes(content: bytes, secrets: Iterable[str]) -> bytes:
+    for form in _secret_forms(secrets):
+        content = content.replace(form.encode("utf-8"), MASK.encode("ascii"))
+    return content
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +426,29 @@ class HttpResponse:
             raise HttpStatusException(self, f"{kind}: HTTP {self.status_code}{reason}")
         return self
 
+    def masked(self) -> HttpResponse:
+        """A copy safe to carry across a pickle (what exceptions keep): see :meth:`HttpRequest.masked`.
+
+        The request is masked; response headers with secret-looking names (``Set-Cookie``)
+        are masked; and every value the request sent as a secret is scrubbed from the
+        body, the other headers, the URL and the reason phrase, since a server may echo
+        what it was sent.
+        """
+        request = self.request
+        names = request.sensitive if request is not None else frozenset()
+        secrets = request.secret_values() if request is not None else frozenset()
+        headers = {name: scrub(value, secrets) for name, value in mask_headers(self.headers, names).items()}
+        return _rebuild_response(
+            self.status_code,
+            headers,
+            _scrub_bytes(self.content, secrets),
+            scrub(mask_url(self.url, names), secrets),
+            self.elapsed_ms,
+            request.masked() if request is not None else None,
+            self.encoding,
+            scrub(self.reason, secrets),
+        )
+
     def __reduce__(self) -> tuple[Any, ...]:
         headers = dict(self.headers)
         return (
@@ -265,7 +457,8 @@ class HttpResponse:
         )
 
     def __repr__(self) -> str:
-        return f"HttpResponse(status_code={self.status_code}, url={mask_url(self.url)!r}, elapsed_ms={self.elapsed_ms:.1f})"
+        names = self.request.sensitive if self.request is not None else frozenset()
+        return f"HttpResponse(status_code={self.status_code}, url={mask_url(self.url, names)!r}, elapsed_ms={self.elapsed_ms:.1f})"
 
 
 def _rebuild_response(status_code: int, headers: dict[str, str], *rest: Any) -> HttpResponse:

@@ -69,7 +69,9 @@ class TokenAuthHook(AuthHookInterface):
     def before_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
         token = self._manager.get_token()
         self._sent.token = token
-        return request.with_headers({self.header_name: self.header_value(token)})
+        # Marked sensitive: masked wherever the request is shown, and the transport never sends
+        # it to an origin the client does not trust nor across a redirect to one.
+        return request.with_headers({self.header_name: self.header_value(token)}, sensitive=True)
 
     def is_auth_error(self, response: HttpResponse) -> bool:
         return response.status_code in self.auth_error_statuses

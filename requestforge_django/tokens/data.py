@@ -12,11 +12,19 @@ Why :meth:`TokenData.from_response` is strict: a token endpoint that answers wit
 HTML error page, no token or a nonsensical lifetime must fail loudly *at fetch time*
 (with the field named), not later as a mysterious 401 or a token cached for a century.
 No message here ever contains the token itself.
+
+Why :func:`header_problem` and the limits below: a token and its type end up in an HTTP
+header on every call. A value that cannot be sent (a line break that would inject a
+second header, a non-ASCII character, a space inside the token, a megabyte of text) is
+refused *before* it is cached, so one bad answer costs one failed fetch, not an hour of
+failing calls; and a lifetime shorter than the configured minimum is refused too, since
+it would cost one token fetch per call.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -32,6 +40,19 @@ Clock = Callable[[], datetime]
 #: Sanity cap on ``expires_in``: nothing legitimate lives longer than ~10 years, and a
 #: larger number is far more likely a timestamp sent by mistake in a seconds field.
 DEFAULT_MAX_LIFETIME: float = 10 * 365.25 * 24 * 3600.0
+
+#: Longest access token accepted, in characters: it travels in a header on every call,
+#: and servers commonly refuse header lines beyond 8 KiB.
+MAX_TOKEN_LENGTH: int = 8192
+
+#: Longest ``token_type`` accepted ("Bearer", "DPoP", "MAC": one short word).
+MAX_TOKEN_TYPE_LENGTH: int = 64
+
+#: Default minimum lifetime (seconds) of a token an endpoint answers (``TOKEN_MIN_LIFETIME``).
+DEFAULT_MIN_LIFETIME: float = 5.0
+
+#: Visible ASCII (0x21-0x7E): no space, no control character, nothing a header cannot carry.
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _STANDARD_FIELDS = frozenset({"token_type", "expires_in", "refresh_token", "scope"})
@@ -205,6 +226,7 @@ class TokenData:
         expires_in_field: str = "expires_in",
         refresh_token_field: str | None = "refresh_token",
         token_type: str | None = None,
+        min_lifetime: float = DEFAULT_MIN_LIFETIME,
     ) -> TokenData:
         """Build a token from a decoded OAuth2-style JSON body.
 
@@ -214,8 +236,10 @@ class TokenData:
         (``None``: the token never expires). ``token_type`` overrides the body's own.
 
         Raises :class:`AuthenticationException` naming the field when the token is
-        missing or not a non-empty single-line string, or when ``expires_in`` is
-        negative, not finite, not a number or longer than ``max_lifetime``.
+        missing or cannot be sent in a header (see :func:`header_problem`), when the
+        ``token_type`` is not one visible-ASCII word, or when ``expires_in`` is zero,
+        negative, shorter than ``min_lifetime``, not finite, not a number or longer than
+        ``max_lifetime``.
         """
         if not isinstance(data, Mapping):
             raise AuthenticationException(f"token response is not a JSON object (got {type(data).__name__})")
@@ -224,16 +248,22 @@ class TokenData:
             raise AuthenticationException(f"token response has no {token_field!r} field")
         if not isinstance(token, str) or not token.strip():
             raise AuthenticationException(f"token response field {token_field!r} is not a non-empty string")
-        if any(c in token for c in "\r\n\x00"):
+        problem = header_problem(token)
+        if problem:
             # It ends up in a header; a line break there would be header injection.
-            raise AuthenticationException(f"token response field {token_field!r} contains control characters")
+            raise AuthenticationException(f"token response field {token_field!r} {problem}; it cannot be sent in a header")
         now = (clock or system_clock)()
         lifetime = parse_expires_in(lookup(data, expires_in_field), field=expires_in_field, max_lifetime=max_lifetime)
-        if lifetime is None:
+        if lifetime is not None:
+            check_lifetime(lifetime, field=expires_in_field, min_lifetime=min_lifetime)
+        else:
             lifetime = default_lifetime
         if token_type is None:
             sent_type = data.get("token_type")
-            token_type = sent_type if isinstance(sent_type, str) and sent_type else "Bearer"
+            token_type = sent_type.strip() if isinstance(sent_type, str) and sent_type.strip() else "Bearer"
+            problem = token_type_problem(token_type)
+            if problem:
+                raise AuthenticationException(f"token response field 'token_type' {problem}; it must be one word of visible ASCII")
         refresh = lookup(data, refresh_token_field) if refresh_token_field else None
         used = {token_field, expires_in_field, refresh_token_field or ""}
         roots = {path.split(".", 1)[0] for path in used if path and path not in data}
@@ -246,6 +276,59 @@ class TokenData:
             obtained_at=now,
             # The rest of the answer, minus everything that holds the token (nested paths drop their root).
             extra={k: v for k, v in data.items() if k not in used and k not in roots and k not in _STANDARD_FIELDS},
+        )
+
+
+def header_problem(value: Any, *, limit: int = MAX_TOKEN_LENGTH) -> str | None:
+    """Why ``value`` cannot be sent as a token in a header, or ``None`` if it can.
+
+    The answer describes the value (length, kind of character), never quotes it.
+    """
+    if not isinstance(value, str):
+        return f"is not a string ({type(value).__name__})"
+    if not value:
+        return "is empty"
+    if len(value) > limit:
+        return f"is {len(value)} characters long, more than the {limit} allowed"
+    if not _VISIBLE_ASCII.fullmatch(value):
+        if any(c in value for c in "\r\n\x00"):
+            return "contains a line break or NUL"
+        if any(ord(c) > 0x7E for c in value):
+            return "contains a non-ASCII character"
+        return "contains a space or control character"
+    return None
+
+
+def token_type_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a ``token_type`` (one visible-ASCII word; empty means "no scheme")."""
+    if value == "":
+        return None
+    return header_problem(value, limit=MAX_TOKEN_TYPE_LENGTH)
+
+
+def validate_token(token: TokenData) -> None:
+    """Raise :class:`AuthenticationException` unless ``token`` can be sent in a header.
+
+    Run on every freshly obtained token before it is cached (the built-in parsers, the
+    manager and the pipeline all call it), so a token that would fail every call is
+    never stored. The caller adds the service and step to the exception.
+    """
+    problem = header_problem(token.access_token)
+    if problem:
+        raise AuthenticationException(f"the access token {problem}; it cannot be sent in a header, so it was not cached")
+    problem = token_type_problem(token.token_type)
+    if problem:
+        raise AuthenticationException(f"the token_type {problem}; it must be one word of visible ASCII, so the token was not cached")
+
+
+def check_lifetime(seconds: float, *, field: str, min_lifetime: float) -> None:
+    """Refuse a lifetime the endpoint sent that is zero, negative or shorter than ``min_lifetime``."""
+    if seconds <= 0:
+        raise AuthenticationException(f"token response field {field!r} is {seconds:g}: the token would expire at once")
+    if seconds < min_lifetime:
+        raise AuthenticationException(
+            f"token response field {field!r} is {seconds:g} s, shorter than the minimum token lifetime ({min_lifetime:g} s); "
+            "caching it would cost a token fetch on almost every call"
         )
 
 

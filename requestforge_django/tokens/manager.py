@@ -13,6 +13,11 @@ Which provider call renews a token:
   refresh answer without a new refresh token keeps the old one (rotation-safe);
 * forced or rejected: ``provider.invalidate()`` first, so a provider with its own
   cache (a pipeline) really fetches instead of handing back the same token.
+
+Whatever the provider (custom ones too), a token that cannot be sent in a header
+(:func:`~.data.validate_token`) is refused before it is cached: an
+:class:`AuthenticationException` naming the service, nothing stored, and the next call
+fetches again.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..http.exceptions import AuthenticationException
-from .data import Clock, TokenData
+from .data import Clock, TokenData, validate_token
 from .interfaces import TokenProviderInterface
 from .observer import TokenObserver
 from .single_flight import FetchReason, RenewResult, SingleFlightTokenCache
@@ -166,6 +171,10 @@ class TokenManager:
                 f"Token provider {type(self._provider).__name__} returned {type(token).__name__}, not TokenData",
                 service_name=self._service_name,
             )
+        try:
+            validate_token(token)
+        except AuthenticationException as exc:
+            raise AuthenticationException(exc.message, service_name=self._service_name) from None
         return token
 
     def _refresh_grant(self, current: TokenData) -> TokenData:

@@ -9,7 +9,8 @@ expiry, whichever is shorter (the cached token's ``expires_at`` is capped to it)
 
 Failure of a step raises :class:`AuthenticationException` with ``service_name`` =
 the pipeline's name and ``step`` = the step; nothing is cached for it and the
-tokens of earlier steps are untouched.
+tokens of earlier steps are untouched. A step's token that cannot be sent in a header
+(:func:`~.data.validate_token`) is such a failure, whatever the fetcher.
 
 ``execute(force_refresh=True)`` means "every step's token must be newer than the one
 cached when I called". Concurrent forced executions therefore share one fetch per
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from ..http.exceptions import AuthenticationException
-from .data import Clock, TokenData, system_clock
+from .data import Clock, TokenData, system_clock, validate_token
 from .interfaces import FetchContext, TokenFetcherInterface, TokenProviderInterface
 from .observer import TokenObserver
 from .single_flight import FetchReason, RenewResult, SingleFlightTokenCache
@@ -205,6 +206,10 @@ class TokenFetchPipeline:
             ) from exc
         if not isinstance(token, TokenData):
             raise AuthenticationException(f"step returned {type(token).__name__}, not TokenData", service_name=self._name, step=step.name)
+        try:
+            validate_token(token)
+        except AuthenticationException as exc:
+            raise AuthenticationException(exc.message, service_name=self._name, step=step.name) from None
         if step.ttl is not None:
             token = token.expiring_no_later_than(self._clock() + step.ttl)
         return token

@@ -14,6 +14,12 @@ Syntax (a subset of :meth:`str.format`, checked, no attribute walking):
 * ``{{`` and ``}}`` are literal braces; format specs and conversions are rejected.
 
 Only string *values* are templates (mapping keys are not); nested JSON is walked.
+
+A rendered template is a :class:`~requestforge_django.http.secrets.Secret`: it holds an
+earlier step's token, so it prints masked wherever it sits (frame locals on Django's
+error page, a ``repr``) and is revealed only where the wire request is built. A
+:class:`Secret` given as a value may hold placeholders too; its template keeps the
+secret masked in ``repr`` and in error messages.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..http.secrets import MASK, Secret
 from .interfaces import FetchContext
 
 FIELDS = frozenset({"access_token", "token_type", "refresh_token", "scope", "authorization_header"})
@@ -35,35 +42,50 @@ class _Placeholder:
     field: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Template:
-    """A compiled template string: literal text and placeholders, in order."""
+    """A compiled template string: literal text and placeholders, in order.
+
+    ``source`` is the text as written, or ``"****"`` when the template came from a
+    :class:`Secret` (then its literal parts are secret too, and never shown).
+    """
 
     parts: tuple[str | _Placeholder, ...]
     source: str
+    secret: bool = False
 
     @property
     def steps(self) -> frozenset[str]:
         return frozenset(p.step for p in self.parts if isinstance(p, _Placeholder))
 
-    def render(self, context: FetchContext, *, owner: str) -> str:
-        out = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            token = context.get_token(part.step)
-            if token is None:
-                raise ValueError(f"step {owner!r}: no token of step {part.step!r} available for placeholder in {self.source!r}")
-            value = getattr(token, part.field)
-            if value is None:
-                raise ValueError(f"step {owner!r}: the token of step {part.step!r} has no {part.field}")
-            out.append(str(value))
-        return "".join(out)
+    def render(self, context: FetchContext, *, owner: str) -> Secret:
+        """The filled-in value, as a :class:`Secret` (it holds an earlier step's token)."""
+        # One expression: no local ever holds the plain token text.
+        return Secret("".join(part if isinstance(part, str) else self._fill(part, context, owner) for part in self.parts))
+
+    def _fill(self, part: _Placeholder, context: FetchContext, owner: str) -> str:
+        token = context.get_token(part.step)
+        if token is None:
+            raise ValueError(f"step {owner!r}: no token of step {part.step!r} available for placeholder in {self.source!r}")
+        if getattr(token, part.field) is None:
+            raise ValueError(f"step {owner!r}: the token of step {part.step!r} has no {part.field}")
+        return str(getattr(token, part.field))
+
+    def __repr__(self) -> str:
+        return f"Template({self.source!r})"
 
 
-def compile_template(text: str, *, owner: str, allowed: Iterable[str], where: str) -> Template | str:
-    """Compile ``text``; a string without placeholders is returned with ``{{``/``}}`` unescaped."""
+def compile_template(text: str | Secret, *, owner: str, allowed: Iterable[str], where: str) -> Template | str | Secret:
+    """Compile ``text``; a string without placeholders is returned with ``{{``/``}}`` unescaped.
+
+    A :class:`Secret` stays one: without placeholders the (unescaped) :class:`Secret`
+    is returned, with them a secret :class:`Template`.
+    """
+    if isinstance(text, Secret):
+        compiled = compile_template(text.reveal(), owner=owner, allowed=allowed, where=where)
+        if isinstance(compiled, Template):
+            return Template(compiled.parts, MASK, secret=True)
+        return Secret(compiled)
     allowed = tuple(allowed)
     try:
         parsed = list(_FORMATTER.parse(text))
@@ -93,9 +115,9 @@ def compile_template(text: str, *, owner: str, allowed: Iterable[str], where: st
 
 
 def compile_value(value: Any, *, owner: str, allowed: Iterable[str], where: str) -> Any:
-    """Compile every string inside ``value`` (a string, mapping or list, nested)."""
+    """Compile every string (and :class:`Secret`) inside ``value`` (a string, mapping or list, nested)."""
     allowed = tuple(allowed)
-    if isinstance(value, str):
+    if isinstance(value, (str, Secret)):
         return compile_template(value, owner=owner, allowed=allowed, where=where)
     if isinstance(value, Mapping):
         return {k: compile_value(v, owner=owner, allowed=allowed, where=f"{where}[{k!r}]") for k, v in value.items()}
@@ -106,7 +128,10 @@ def compile_value(value: Any, *, owner: str, allowed: Iterable[str], where: str)
 
 
 def render_value(compiled: Any, context: FetchContext, *, owner: str) -> Any:
-    """Fill the templates in a compiled value from ``context``; returns fresh containers."""
+    """Fill the templates in a compiled value from ``context``; returns fresh containers.
+
+    Filled templates are :class:`Secret` values; reveal them only where the wire request is built.
+    """
     if isinstance(compiled, Template):
         return compiled.render(context, owner=owner)
     if isinstance(compiled, dict):

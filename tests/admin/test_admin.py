@@ -258,7 +258,9 @@ def test_view_only_users_see_set_not_the_secret_and_cannot_change(client: Client
 
 
 def test_a_valid_client_is_saved(admin_client: Client) -> None:
-    credential = Credential.objects.create(name="erp-prod", client_id="i", client_secret=SECRET)
+    credential = Credential.objects.create(
+        name="erp-prod", client_id="i", client_secret=SECRET, allowed_origins=["https://login.erp.example.com", "https://erp.example.com"]
+    )
     data = client_data(
         auth_type="client_credentials",
         credential=str(credential.pk),

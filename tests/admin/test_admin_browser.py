@@ -76,7 +76,7 @@ def test_add_a_credential_and_a_client_then_refresh_its_token(
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
-        pytest.fail('playwright is not installed: pip install -e ".[test]"', pytrace=False)
+        pytest.fail('playwright is not installed: pip install -e ".[redis,celery,crypto]" --group dev', pytrace=False)
     server = token_server
     # A settings client and pipeline too: the page lists them next to the database client.
     settings.REQUESTFORGE = requestforge_setting(server, redis_cache, KEY_PREFIX="rf-browser", ENCRYPTION_KEYS=[KEY_A])
@@ -103,6 +103,7 @@ def test_add_a_credential_and_a_client_then_refresh_its_token(
             page.fill("#id_name", "erp")
             page.fill("#id_client_id", server.client_id)
             page.fill("#id_client_secret", server.client_secret)
+            page.fill("#id_allowed_origins", server.url)  # where its secret may go: the local token endpoint
             page.click("input[name=_save]")
             expect(page.locator(".messagelist .success")).to_contain_text("erp")
             expect(page.locator("#result_list td.field-client_secret_state")).to_have_text("set")

@@ -285,7 +285,9 @@ def database_definitions(
     """
     server = configured
     with django_capture_on_commit_callbacks(execute=True):
-        credential = Credential.objects.create(name="erp", client_id=server.client_id, client_secret=server.client_secret)
+        credential = Credential.objects.create(
+            name="erp", client_id=server.client_id, client_secret=server.client_secret, allowed_origins=[server.url]
+        )
         client = ClientDefinition.objects.create(
             name="erp-api", base_url=server.url, auth_type="client_credentials", token_url=server.token_url, credential=credential
         )

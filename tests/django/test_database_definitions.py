@@ -35,7 +35,9 @@ def configured(settings: Any, server: TokenServer, redis_cache: str, db: None) -
 
 
 def erp_client(server: TokenServer, secret: str | None = None) -> ClientDefinition:
-    credential = Credential.objects.create(name="erp-prod", client_id=server.client_id, client_secret=secret or server.client_secret)
+    credential = Credential.objects.create(
+        name="erp-prod", client_id=server.client_id, client_secret=secret or server.client_secret, allowed_origins=[server.url]
+    )
     return ClientDefinition.objects.create(
         name="erp", base_url=server.url, auth_type="client_credentials", token_url=server.token_url, credential=credential
     )

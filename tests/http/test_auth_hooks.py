@@ -239,13 +239,14 @@ def test_before_request_is_a_single_with_headers_call(hook, monkeypatch):
     calls = []
     original = HttpRequest.with_headers
 
-    def counting(self, headers):
-        calls.append(dict(headers))
-        return original(self, headers)
+    def counting(self, headers, *, sensitive=False):
+        calls.append((dict(headers), sensitive))
+        return original(self, headers, sensitive=sensitive)
 
     monkeypatch.setattr(HttpRequest, "with_headers", counting)
     apply(hook, HttpRequest("GET", "/x"))
     assert len(calls) == 1
+    assert calls[0][1] is True  # what an auth hook adds is a credential
 
 
 # -- CompositeAuthHook ------------------------------------------------------------------------

@@ -163,7 +163,7 @@ def test_connection_errors_are_retried_then_reported_with_the_original():
     with pytest.raises(MaxRetryException) as caught:
         make_client(builder).get("/items")
     assert isinstance(caught.value.last_exception, ConnectionException)
-    assert isinstance(caught.value.last_exception.original, requests.exceptions.ConnectionError)
+    assert issubclass(caught.value.last_exception.original.exc_type, requests.exceptions.ConnectionError)
     assert len(responses.calls) == 3
 
 
@@ -197,7 +197,7 @@ def test_transport_errors_become_typed_exceptions_with_context(raised, expected)
     assert error.method == "GET"
     assert error.url.startswith(f"{BASE}/x?api_key=")
     assert "abcdefghijklmnopqrstuvwxyz" not in str(error)
-    assert error.original is raised
+    assert error.original.exc_type is type(raised) and error.__cause__ is error.original  # a masked stand-in
 
 
 @responses.activate

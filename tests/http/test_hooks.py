@@ -469,3 +469,12 @@ class TestRateLimitResponseHook:
         context = RequestContext(request)
         RateLimitResponseHook(clock=lambda: NOW).after_response(response, context)
         assert context.metadata[RATE_LIMIT_KEY] == RateLimitInfo(limit=10, remaining=0, reset_seconds=None, retry_after=7.0)
+
+
+@pytest.mark.parametrize("value", ["1e2", "+5", "-1", "inf", "nan", "0x10", "5 seconds"])
+def test_rate_limit_hook_and_retry_strategy_read_retry_after_the_same_way(value: str) -> None:
+    """One parser: what the retry strategy ignores, the hook does not report either (they used to disagree on 1e2 and +5)."""
+    from requestforge_django.http.retry import parse_retry_after
+
+    assert parse_retry_after(value) is None
+    assert parse_rate_limit_headers({"Retry-After": value}, now=0.0) is None

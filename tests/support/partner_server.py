@@ -56,7 +56,8 @@ class _Server(ThreadingHTTPServer):
 class PartnerServer:
     """``with PartnerServer() as server: server.route("GET", "/x", handler)``; ``server.url``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, quiet: bool = False) -> None:
+        """``quiet``: do not print handler errors (a client that stops reading breaks the server's write on purpose)."""
         self.routes: dict[tuple[str, str], Handler] = {}
         self.received: list[Received] = []
         self._lock = threading.Lock()
@@ -90,9 +91,13 @@ class PartnerServer:
 
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
+        if quiet:
+            self._httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # shutdown() waits for the serve loop to notice; the default half-second poll made
+        # every server's teardown cost up to 0.5 s.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
 
     def route(self, method: str, path: str, handler: Handler | Reply) -> PartnerServer:
         self.routes[(method, path)] = handler if callable(handler) else (lambda _received, reply=handler: reply)
