@@ -29,12 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.db.models import Field as ModelField
+from django.db.models import Model
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -60,6 +62,25 @@ from .registry import UnknownNameError, registry
 from .status import TokenStatus, format_seconds, token_statuses
 from .token_events import describe_error
 from .validation import AUTH_SECRETS_BY_TYPE, E_AUTH_MISSING, E_CREDENTIAL_ORIGIN, Problem, validate_pipeline
+
+# django-stubs makes Django's forms and admins generic in their model, but the classes cannot be
+# subscripted at run time (without django-stubs-ext): the parametrised bases exist for mypy only.
+if TYPE_CHECKING:
+    _AnyModelForm = forms.ModelForm[Any]
+    _ClientDefinitionModelForm = forms.ModelForm[ClientDefinition]
+    _PipelineDefinitionModelForm = forms.ModelForm[PipelineDefinition]
+    _PipelineStepInlineFormSet = BaseInlineFormSet[PipelineStep, PipelineDefinition, forms.ModelForm[PipelineStep]]
+    _AnyModelAdmin = admin.ModelAdmin[Any]
+    _CredentialModelAdmin = admin.ModelAdmin[Credential]
+    _PipelineStepStackedInline = admin.StackedInline[PipelineStep, PipelineDefinition]
+    #: What :class:`TokenStatusMixin` is mixed into.
+    _TokenStatusMixinBase = admin.ModelAdmin[Any]
+else:
+    _AnyModelForm = _ClientDefinitionModelForm = _PipelineDefinitionModelForm = forms.ModelForm
+    _PipelineStepInlineFormSet = BaseInlineFormSet
+    _AnyModelAdmin = _CredentialModelAdmin = admin.ModelAdmin
+    _PipelineStepStackedInline = admin.StackedInline
+    _TokenStatusMixinBase = object
 
 SECRET_HELP = "Leave blank to keep the stored value."
 
@@ -129,10 +150,11 @@ def secret_field(label: str) -> forms.CharField:
 
 
 def clear_field(label: str) -> forms.BooleanField:
-    return forms.BooleanField(label=f"clear {label}", required=False, help_text=f"Erase the stored {label}.")
+    """The "Clear <label>" checkbox beside a :func:`secret_field` (``label`` as it reads mid-sentence: "client secret")."""
+    return forms.BooleanField(label=f"Clear {label}", required=False, help_text=f"Erase the stored {label}.")
 
 
-class WriteOnlySecretsForm(forms.ModelForm):
+class WriteOnlySecretsForm(_AnyModelForm):
     """Model form for the encrypted fields named in :attr:`secret_fields`; see the module docstring.
 
     Each secret needs a declared :func:`secret_field` and a ``<name>_clear``
@@ -151,6 +173,8 @@ class WriteOnlySecretsForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        if cleaned is None:  # Django's convention for clean(): None means self.cleaned_data, changed in place
+            cleaned = self.cleaned_data
         entered = False
         for name in self.secret_fields:
             if cleaned.get(name) and cleaned.get(f"{name}_clear"):
@@ -226,22 +250,29 @@ class OriginsField(forms.Field):
             return True
 
 
+def _model_help_text(model: type[Model], name: str) -> str:
+    """The ``help_text`` of the model field ``name`` (empty for a reverse relation, which has none)."""
+    field = model._meta.get_field(name)
+    return str(field.help_text) if isinstance(field, ModelField) else ""
+
+
 class CredentialForm(WriteOnlySecretsForm):
     secret_fields = Credential.SECRET_FIELDS
 
     allowed_origins = OriginsField(
-        label="allowed origins",
+        label="Allowed origins",
         required=False,
-        help_text=Credential._meta.get_field("allowed_origins").help_text + " One per line, e.g. https://auth.example.com.",
+        help_text=_model_help_text(Credential, "allowed_origins") + " One per line, e.g. https://auth.example.com.",
     )
 
-    client_secret = secret_field("client secret")
+    # Labels capitalised like the labels Django derives from the model fields ("Client id", "Username").
+    client_secret = secret_field("Client secret")
     client_secret_clear = clear_field("client secret")
-    password = secret_field("password")
+    password = secret_field("Password")
     password_clear = clear_field("password")
     api_key = secret_field("API key")
     api_key_clear = clear_field("API key")
-    token = secret_field("bearer token")
+    token = secret_field("Bearer token")
     token_clear = clear_field("bearer token")
 
     class Meta:
@@ -264,6 +295,7 @@ CLIENT_FIELDS: Mapping[tuple[str, ...], str] = {
     ("HOOKS",): "hooks",
     ("AUTH",): "auth_type",
     ("AUTH", "TOKEN_URL"): "token_url",
+    ("AUTH", "CLIENT_AUTH_METHOD"): "client_auth_method",
     ("AUTH", "SCOPE"): "scope",
     ("AUTH", "HEADER"): "api_key_header",
     ("AUTH", "QUERY_PARAM"): "api_key_query_param",
@@ -291,7 +323,7 @@ def credential_supplies(credential: Credential, key: str) -> bool:
     return bool(getattr(credential, field))
 
 
-class ClientDefinitionForm(forms.ModelForm):
+class ClientDefinitionForm(_ClientDefinitionModelForm):
     """Validates the client with the rules of ``manage.py check`` (see the module docstring).
 
     ``requestforge_user`` (set by :meth:`ClientDefinitionAdmin.get_form`) limits the
@@ -310,28 +342,35 @@ class ClientDefinitionForm(forms.ModelForm):
         self.requestforge_warnings: list[str] = []
         field = self.fields.get("credential")
         if field is not None and self.requestforge_user is not None:
+            assert isinstance(field, forms.ModelChoiceField)  # the form field of the credential ForeignKey
             # Choices and validation both use this queryset: a POST naming another credential is "not a valid choice".
             field.queryset = usable_credentials(self.requestforge_user, field.queryset)
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"]
+        name: str = self.cleaned_data["name"]
         refuse_settings_name(name, "CLIENTS")
         return name
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        if cleaned is None:  # Django's convention for clean(): None means self.cleaned_data, changed in place
+            cleaned = self.cleaned_data
         credential = cleaned.get("credential")
-        auth_type = cleaned.get("auth_type")
-        if credential is not None and auth_type in AUTH_SECRETS_BY_TYPE and auth_type != "pipeline":
+        auth_type: str | None = cleaned.get("auth_type")
+        if credential is not None and auth_type is not None and auth_type in AUTH_SECRETS_BY_TYPE and auth_type != "pipeline":
             if not credential.is_active:
                 self.add_error("credential", f'Credential "{credential}" is inactive; activate it or choose another one.')
-            missing = [key for key in AUTH_SECRETS_BY_TYPE[auth_type] if not credential_supplies(credential, key)]
+            required = list(AUTH_SECRETS_BY_TYPE[auth_type])
+            for_what = f'AUTH TYPE "{auth_type}"'
+            if auth_type in ("client_credentials", "password") and cleaned.get("client_auth_method") == "client_secret_basic":
+                required += [key for key in ("CLIENT_ID", "CLIENT_SECRET") if key not in required]
+                for_what += " with client_secret_basic"
+            missing = [key for key in required if not credential_supplies(credential, key)]
             if missing:
                 self.add_error(
                     "credential",
                     ValidationError(
-                        f'Credential "{credential}" has no {" or ".join(missing)}, required for AUTH TYPE "{auth_type}". '
-                        f"({E_AUTH_MISSING})",
+                        f'Credential "{credential}" has no {" or ".join(missing)}, required for {for_what}. ({E_AUTH_MISSING})',
                         code=E_AUTH_MISSING,
                     ),
                 )
@@ -340,7 +379,7 @@ class ClientDefinitionForm(forms.ModelForm):
     def _post_clean(self) -> None:
         # Django's hook that runs after the form values are copied onto self.instance:
         # the raw dict can only be built from a complete instance.
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # Django's private hook; not in django-stubs
         if self.errors:
             return  # fix the fields first: the raw dict would be built from partial values
         for problem in self.instance.problems():
@@ -357,6 +396,7 @@ class ClientDefinitionForm(forms.ModelForm):
         if not definition.uses_credential():
             return
         credential = definition.credential
+        assert credential is not None  # uses_credential(): credential_id is set
         allowed = ", ".join(credential.allowed_origin_set()) or "none: only clients defined in settings may use it"
         for key, origin in unbound_destinations(credential, definition.credential_destinations()):
             field = {"AUTH.TOKEN_URL": "token_url", "BASE_URL": "base_url"}.get(key)
@@ -391,13 +431,13 @@ STEP_FIELDS: Mapping[tuple[str, ...], str] = {
 }
 
 
-class PipelineDefinitionForm(forms.ModelForm):
+class PipelineDefinitionForm(_PipelineDefinitionModelForm):
     class Meta:
         model = PipelineDefinition
         fields = "__all__"
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"]
+        name: str = self.cleaned_data["name"]
         refuse_settings_name(name, "PIPELINES")
         # The name rule (requestforge.E008) from the validator itself; the steps formset skips it.
         for problem in validate_pipeline(name, {}):
@@ -406,7 +446,7 @@ class PipelineDefinitionForm(forms.ModelForm):
         return name
 
 
-class PipelineStepFormSet(BaseInlineFormSet):
+class PipelineStepFormSet(_PipelineStepInlineFormSet):
     """Validates the whole pipeline (its fields and every step, in run order) like ``manage.py check``.
 
     Step problems are shown on the step's field; pipeline-wide ones (no steps,
@@ -584,6 +624,8 @@ class TokenStatusRow:
 
 def token_state(row: TokenStatus) -> tuple[str, str]:
     """``(state, text)`` for one status row, e.g. ``("cached", "cached")`` or ``("static", "static credentials")``."""
+    if row.problem:
+        return "error", row.problem
     if row.error:
         return "error", f"cache unreadable: {row.error}"
     if row.auth == "pipeline":
@@ -673,7 +715,7 @@ def token_status_view(admin_site: admin.AdminSite, request: HttpRequest) -> Http
     return TemplateResponse(request, "requestforge_django/admin/token_status.html", context)
 
 
-class TokenStatusMixin:
+class TokenStatusMixin(_TokenStatusMixinBase):
     """The token column and the "refresh now" / "invalidate" actions of the client and pipeline change lists.
 
     ``token_kind`` says what a row is (``"client"`` or ``"pipeline"``). The column reads
@@ -687,7 +729,7 @@ class TokenStatusMixin:
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         status_url = reverse(f"admin:{TOKEN_STATUS_URL_NAME}") if can_view_token_status(request.user) else None
-        return super().changelist_view(request, {"token_status_url": status_url, **(extra_context or {})})  # type: ignore[misc]
+        return super().changelist_view(request, {"token_status_url": status_url, **(extra_context or {})})
 
     def token_rows(self, name: str) -> list[TokenStatus] | str:
         """The status rows of the definition called ``name``, or why there are none."""
@@ -742,7 +784,7 @@ def _state_display(name: str, label: str) -> Any:
 
 
 @admin.register(Credential)
-class CredentialAdmin(admin.ModelAdmin):
+class CredentialAdmin(_CredentialModelAdmin):
     form = CredentialForm
     list_display = ("name", "client_id", "username", "client_secret_state", "password_state", "api_key_state", "token_state", "is_active")
     list_filter = ("is_active",)
@@ -769,10 +811,10 @@ class CredentialAdmin(admin.ModelAdmin):
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
-    client_secret_state = _state_display("client_secret", "client secret")
-    password_state = _state_display("password", "password")
+    client_secret_state = _state_display("client_secret", "Client secret")
+    password_state = _state_display("password", "Password")
     api_key_state = _state_display("api_key", "API key")
-    token_state = _state_display("token", "bearer token")
+    token_state = _state_display("token", "Bearer token")
 
     def get_fieldsets(self, request: HttpRequest, obj: Credential | None = None) -> Any:
         """Without change permission every field is shown read-only: show the secrets' state, never their value."""
@@ -806,7 +848,7 @@ class CredentialAdmin(admin.ModelAdmin):
                 )
 
 
-class _WarningsAdmin(admin.ModelAdmin):
+class _WarningsAdmin(_AnyModelAdmin):
     """Shows the warnings (``requestforge.W0xx``) of a saved definition as admin messages."""
 
     def show_warnings(self, request: HttpRequest, warnings: Iterable[str]) -> None:
@@ -833,6 +875,7 @@ class ClientDefinitionAdmin(TokenStatusMixin, _WarningsAdmin):
                     "auth_type",
                     "credential",
                     "token_url",
+                    "client_auth_method",
                     "scope",
                     "api_key_header",
                     "api_key_query_param",
@@ -874,7 +917,7 @@ class ClientDefinitionAdmin(TokenStatusMixin, _WarningsAdmin):
         self.show_warnings(request, getattr(form, "requestforge_warnings", ()))
 
 
-class PipelineStepInline(admin.StackedInline):
+class PipelineStepInline(_PipelineStepStackedInline):
     model = PipelineStep
     formset = PipelineStepFormSet
     extra = 0

@@ -9,8 +9,9 @@ Design decisions, and why:
 
 * Only plain data goes into the cache (``TokenData.to_dict()``), never a pickled class:
   a deploy that renames or changes ``TokenData`` must not make every process crash on
-  the entries the previous release left behind, and the entries stay readable from
-  ``redis-cli`` or another language.
+  the entries the previous release left behind, and the entries stay readable by any
+  client that decodes the cache's serializer (django-redis pickles even a plain dict,
+  so ``redis-cli`` shows pickle bytes; see docs/deployment.md).
 * An unreadable entry is a cache miss (logged without its value), because the worst
   outcome of a miss is one extra token fetch, while raising would take an API down
   over a stray value. A cache that cannot be reached at all is different: pretending
@@ -164,6 +165,26 @@ class DjangoCacheTokenStorage(TokenStorageInterface):
             return None
         except Exception as exc:
             raise self._error("Could not read the token from the cache", cache_key, "get", exc) from exc
+        return self._decode(cache_key, raw)
+
+    def get_with(self, key: str, other_cache_key: str) -> tuple[TokenData | None, Any]:
+        """The token under ``key`` and the raw value of the cache key ``other_cache_key``, in one round trip.
+
+        ``other_cache_key`` is a full cache key (not prefixed here). Errors as :meth:`get`;
+        an unreadable answer counts as a miss of both.
+        """
+        cache_key = self.make_key(key)
+        cache = self._cache_for(cache_key, "get")
+        try:
+            found = cache.get_many([cache_key, other_cache_key])
+        except _UNREADABLE_ERRORS as exc:
+            self._warn_unreadable(cache_key, exc)
+            return None, None
+        except Exception as exc:
+            raise self._error("Could not read the token from the cache", cache_key, "get", exc) from exc
+        return self._decode(cache_key, found.get(cache_key)), found.get(other_cache_key)
+
+    def _decode(self, cache_key: str, raw: Any) -> TokenData | None:
         if raw is None:
             return None
         if not isinstance(raw, dict):
@@ -452,7 +473,9 @@ def _redis_target(alias: str, cache: BaseCache, key: str) -> tuple[Redis, str] |
         return None
     if isinstance(cache, RedisCache):
         backend_client: Any = cache._cache
-        if type(backend_client) is not RedisCacheClient or type(backend_client._serializer) is not RedisSerializer:
+        if type(backend_client) is not RedisCacheClient:
+            return None
+        if type(backend_client._serializer) is not RedisSerializer:  # type: ignore[attr-defined]  # private; not in django-stubs
             return None
         raw_key = cache.make_and_validate_key(key)
         return backend_client.get_client(raw_key, write=True), raw_key

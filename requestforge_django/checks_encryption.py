@@ -12,6 +12,10 @@
   (``Credential.allowed_origins``); the registry refuses to build that client. Found
   here so an operator sees it before a request fails, e.g. after a credential manager
   removed an origin, or after a row was changed outside the admin.
+* ``requestforge.W008``: a client's ``AUTH`` ``CREDENTIAL`` names no active credential:
+  a settings client whose credential row does not exist or is inactive, or an active
+  client definition whose credential was deactivated. ``get_client`` would raise
+  ``ConfigurationError`` on first use; this says so at deploy time instead.
 
 Why the database parts only run when ``databases`` is given (``manage.py check
 --database default``, ``migrate``, the test runner): Django's contract is that a check
@@ -31,16 +35,25 @@ from .checks import CHECK_TAG
 from .encryption import GENERATE_KEY_COMMAND, generate_key
 
 __all__ = [
+    "W_CREDENTIAL_MISSING",
     "E_CREDENTIAL_ORIGIN",
     "E_DEFINED_TWICE",
     "E_KEYS_MISSING",
     "check_credential_bindings",
+    "check_credentials_exist",
     "check_definition_names",
     "check_encryption_keys",
     "register_encryption_checks",
 ]
 
-from .validation import E_CREDENTIAL_ORIGIN, E_DEFINED_TWICE, E_KEYS_MISSING  # one list of ids: validation.CHECKS
+from .validation import (  # one list of ids: validation.CHECKS
+    AUTH_KEYS_BY_TYPE,
+    E_CREDENTIAL_ORIGIN,
+    E_DEFINED_TWICE,
+    E_KEYS_MISSING,
+    W_CREDENTIAL_MISSING,
+    render_key,
+)
 
 
 def _raw_setting() -> Any:
@@ -173,8 +186,74 @@ def check_credential_bindings(app_configs: Iterable[Any] | None = None, database
     return messages
 
 
+def _settings_credentials(raw: Any) -> dict[str, str]:
+    """``{client: credential name}`` of settings clients whose AUTH TYPE takes a CREDENTIAL and names one."""
+    clients = raw.get("CLIENTS") if isinstance(raw, Mapping) else None
+    if not isinstance(clients, Mapping):
+        return {}
+    named: dict[str, str] = {}
+    for name, client in clients.items():
+        auth = client.get("AUTH") if isinstance(client, Mapping) else None
+        if not isinstance(name, str) or not isinstance(auth, Mapping):
+            continue
+        credential = auth.get("CREDENTIAL")
+        if isinstance(credential, str) and credential.strip() and "CREDENTIAL" in AUTH_KEYS_BY_TYPE.get(str(auth.get("TYPE")), ()):
+            named[name] = credential
+    return named
+
+
+def check_credentials_exist(app_configs: Iterable[Any] | None = None, databases: Iterable[str] | None = None, **kwargs: Any) -> list[Any]:
+    """``requestforge.W008``: a client's AUTH CREDENTIAL names no active credential row."""
+    from .models import ClientDefinition, Credential, settings_names
+
+    if not databases:
+        return []
+    messages: list[Any] = []
+    wanted = _settings_credentials(_raw_setting())
+    for alias in _usable_aliases(Credential, databases) if wanted else ():
+        found = dict(Credential._base_manager.using(alias).filter(name__in=set(wanted.values())).values_list("name", "is_active"))
+        for client, credential in sorted(wanted.items()):
+            if found.get(credential):
+                continue
+            state = "is not active" if credential in found else f'does not exist in database "{alias}"'
+            messages.append(
+                checks.Warning(
+                    f'{render_key(("CLIENTS", client, "AUTH", "CREDENTIAL"))} names credential "{credential}", which {state}; '
+                    f'get_client("{client}") raises ConfigurationError and nothing is sent.',
+                    hint=f'Create the credential "{credential}" in the admin (Requestforge > Credentials) or mark it active, or fix '
+                    "CREDENTIAL. A warning, not an error: a new database starts without "
+                    "credentials, and a credential may be created after the deploy (a test database too: create it in the test setup).",
+                    obj=f'REQUESTFORGE client "{client}"',
+                    id=W_CREDENTIAL_MISSING,
+                )
+            )
+    shadowed = settings_names("CLIENTS")  # E031: the settings entry is used, the row is not
+    for alias in _usable_aliases(ClientDefinition, databases):
+        rows = (
+            ClientDefinition._base_manager.using(alias)
+            .filter(is_active=True, credential__is_active=False)
+            .exclude(name__in=shadowed)
+            .select_related("credential")
+            .order_by("name")
+        )
+        for definition in rows:
+            if not definition.uses_credential():
+                continue
+            messages.append(
+                checks.Warning(
+                    f'Client definition "{definition.name}" (pk={definition.pk}) uses credential "{definition.credential.name}", '
+                    f'which is not active; get_client("{definition.name}") raises ConfigurationError and nothing is sent.',
+                    hint="Mark the credential active in the admin, choose another credential, or deactivate the client definition.",
+                    obj=f'REQUESTFORGE client "{definition.name}"',
+                    id=W_CREDENTIAL_MISSING,
+                )
+            )
+    return messages
+
+
 def register_encryption_checks() -> None:
     """Register the database checks under the ``requestforge`` tag (and ``database``); idempotent."""
     checks.register(check_encryption_keys, CHECK_TAG, checks.Tags.database)
     checks.register(check_definition_names, CHECK_TAG, checks.Tags.database)
     checks.register(check_credential_bindings, CHECK_TAG, checks.Tags.database)
+    checks.register(check_credentials_exist, CHECK_TAG, checks.Tags.database)

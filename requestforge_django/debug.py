@@ -105,6 +105,8 @@ _AUTH_KEYS = frozenset(
         "PIPELINE",
         "EXCLUDED_PATHS",
         "CLIENT_AUTH_METHOD",
+        "REJECTED_STATUSES",
+        "TOKEN_TIMEOUT",
         "KEY_ID",
         "ALGORITHM",
         "SUBJECT_TOKEN_FROM",
@@ -157,7 +159,8 @@ class _Cleanser:
     def client(self, raw: Any, path: tuple[Any, ...]) -> Any:
         if not isinstance(raw, Mapping):
             return self.leaves(raw, path, secret=True)
-        sensitive = raw.get("SENSITIVE_HEADERS") if isinstance(raw.get("SENSITIVE_HEADERS"), (list, tuple)) else ()
+        listed = raw.get("SENSITIVE_HEADERS")
+        sensitive: list[Any] | tuple[Any, ...] = listed if isinstance(listed, (list, tuple)) else ()
         out: dict[Any, Any] = {}
         for key, value in raw.items():
             where = (*path, key)
@@ -373,7 +376,7 @@ def _cleanse_local(value: Any, secrets: set[str]) -> Any:
         return _Shown(repr(redact_exception(value, tuple(secrets))))
     try:
         shown = pformat(value)
-        cleaned = mask_text(pformat(mask_mapping(value)) if isinstance(value, Mapping) else shown, sorted(secrets, key=len, reverse=True))
+        cleaned = mask_text(pformat(mask_mapping(value)) if isinstance(value, Mapping) else shown, _longest_first(secrets))
     except Exception:
         return value  # Django shows "Error in formatting" itself
     return value if cleaned == shown else _Shown(cleaned)
@@ -403,3 +406,8 @@ class RequestForgeExceptionReporterFilter(SafeExceptionReporterFilter):
         except Exception:  # an error report must never fail because of its filter
             secrets = set()
         return [(name, _cleanse_local(value, secrets)) for name, value in variables]
+
+
+def _longest_first(secrets: Iterable[Any]) -> list[Any]:
+    """Longer secrets first, so one that contains another is masked whole."""
+    return sorted(secrets, key=lambda secret: len(str(secret)), reverse=True)

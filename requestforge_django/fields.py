@@ -92,7 +92,7 @@ class _EmptyOnlyExact(Exact):
         return super().get_prep_lookup()
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField):  # type: ignore[type-arg]  # django-stubs' generic field types
     """A ``TextField`` whose non-empty values are stored Fernet-encrypted; see the module docstring."""
 
     descriptor_class = _EncryptedAttribute
@@ -152,7 +152,7 @@ class EncryptedTextField(models.TextField):
 
 def _raw_value(instance: models.Model, name: str) -> Any:
     """The stored value of an encrypted field without decrypting (plaintext, ``Ciphertext``, ``""`` or ``None``)."""
-    attname = instance._meta.get_field(name).attname
+    attname: str = instance._meta.get_field(name).attname  # type: ignore[union-attr]  # a concrete field, never a relation
     if attname not in instance.__dict__ and instance.pk is not None:
         instance.refresh_from_db(fields=[attname])
     return instance.__dict__.get(attname)

@@ -39,7 +39,7 @@ from .fields import EncryptedTextField
 from .http.exceptions import ConfigurationError
 from .http.messages import HttpMethod
 from .http.secrets import Origin
-from .specs import AUTH_TYPES, BUILTIN_FETCHERS, DEFAULTS
+from .specs import AUTH_TYPES, BUILTIN_FETCHERS, CLIENT_AUTH_METHODS, DEFAULTS
 from .validation import ALL_AUTH_KEYS, AUTH_KEYS_BY_TYPE, E_CREDENTIAL_ORIGIN, Problem, validate_client, validate_pipeline
 
 __all__ = [
@@ -214,6 +214,12 @@ class Credential(_AdminEditable):
         help_text="Origins (scheme://host[:port]) that clients defined in the admin may send this credential's secrets, and the "
         "tokens obtained with them, to: the token endpoint and the API. Empty: only clients defined in settings may use it.",
     )
+    #: Raised by one, atomically in the database, on every save of an existing row (see :meth:`save`).
+    version = models.PositiveBigIntegerField(
+        default=1,
+        editable=False,
+        help_text="Raised on every save; a token is served only while the version that obtained it is the current one.",
+    )
 
     class Meta:
         ordering = ("name",)
@@ -225,6 +231,33 @@ class Credential(_AdminEditable):
 
     def __repr__(self) -> str:
         return f"<Credential {self.name!r} pk={self.pk}{'' if self.is_active else ' inactive'}>"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, raising :attr:`version` by one in the same ``UPDATE`` (``version = version + 1``).
+
+        Every save counts as a change of what the credential authenticates with: once it
+        has committed, no process serves a token obtained with the previous version
+        (:mod:`requestforge_django.fencing`). The name the row had before is kept in
+        ``previous_name``, so that a rename fences out the tokens of the old name too.
+        """
+        self.previous_name: str | None = None
+        update_fields = kwargs.get("update_fields")
+        using = kwargs.get("using") or self._state.db
+        if self.pk is not None and not self._state.adding and (update_fields is None or update_fields):
+            self.previous_name = type(self)._default_manager.using(using).filter(pk=self.pk).values_list("name", flat=True).first()
+        if self.previous_name is None:  # a new row (or one deleted meanwhile) starts at its default version
+            super().save(*args, **kwargs)
+            return
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "version"}
+        version = self.version
+        self.version = models.F("version") + 1
+        try:
+            super().save(*args, **kwargs)
+        except BaseException:
+            self.version = version
+            raise
+        self.refresh_from_db(using=using, fields=["version"])
 
     def clean(self) -> None:
         if self.extra_params is None:
@@ -266,7 +299,8 @@ class Credential(_AdminEditable):
 
 def get_credential(name: str) -> Credential | None:
     """The active credential called ``name``, or ``None``."""
-    return Credential.objects.filter(name=name, is_active=True).first()
+    credential: Credential | None = Credential.objects.filter(name=name, is_active=True).first()
+    return credential
 
 
 # -- clients ------------------------------------------------------------------------------------
@@ -294,6 +328,15 @@ class ClientDefinition(_AdminEditable):
 
     auth_type = models.CharField("auth type", max_length=32, blank=True, choices=AUTH_TYPE_CHOICES)
     token_url = models.CharField("token URL", max_length=2000, blank=True, help_text="client_credentials and password.")
+    client_auth_method = models.CharField(
+        "client authentication method",
+        max_length=32,
+        blank=True,
+        choices=[(m, m) for m in CLIENT_AUTH_METHODS],
+        default=CLIENT_AUTH_METHODS[0],
+        help_text="client_credentials and password: how the client id and secret reach the token endpoint (form body, or HTTP Basic); "
+        "blank: client_secret_post.",
+    )
     credential = models.ForeignKey(
         Credential,
         on_delete=models.PROTECT,
@@ -326,14 +369,17 @@ class ClientDefinition(_AdminEditable):
             return None
         allowed = AUTH_KEYS_BY_TYPE.get(self.auth_type, ALL_AUTH_KEYS)
         auth: dict[str, Any] = {"TYPE": self.auth_type}
+        credential = self.credential if self.credential_id is not None else None
         candidates = {
             "TOKEN_URL": self.token_url,
-            "CREDENTIAL": self.credential.name if self.credential_id is not None else "",
+            "CREDENTIAL": credential.name if credential is not None else "",
             "SCOPE": self.scope,
             "HEADER": self.api_key_header,
             "QUERY_PARAM": self.api_key_query_param,
             "PIPELINE": self.pipeline,
             "EXCLUDED_PATHS": self.excluded_paths,
+            # The default is left out, as a user would leave it out of settings.
+            "CLIENT_AUTH_METHOD": "" if self.client_auth_method == CLIENT_AUTH_METHODS[0] else self.client_auth_method,
         }
         for key, value in candidates.items():
             if key in allowed:

@@ -1,15 +1,27 @@
-"""Saving or deleting a credential or definition: drop the affected tokens and tell every process.
+"""Saving or deleting a credential or definition: fence out the old tokens, drop them and tell every process.
 
 A token fetched with an old client secret, or by a pipeline whose steps changed, must
-not outlive the change. On ``post_save``/``post_delete`` of the admin-editable models
-this module, after the transaction commits:
+not outlive the change. Before a credential row is updated or deleted (``pre_save``,
+``pre_delete``) this module marks its published version as changing and waits until no
+process can still hold one of its tokens in memory
+(:func:`~requestforge_django.fencing.prepare_credential_change`, about 0.3 s). On
+``post_save``/``post_delete`` of the admin-editable models, after the transaction
+commits, it:
 
-1. invalidates, in the shared cache, the tokens that were obtained with what changed
+1. for a credential (saved, deactivated, deleted or renamed): publishes its new version,
+   or that it is gone, in the shared token cache
+   (:func:`~requestforge_django.fencing.publish_credential_versions`). From then on no
+   process serves or stores a token obtained with an older version, whatever
+   definitions it still holds (see :mod:`requestforge_django.fencing`);
+2. drops, in the shared cache, the tokens that were obtained with what changed
    (``token_invalidated`` with reason ``"credential_changed"`` or
-   ``"definition_changed"``): the clients whose ``AUTH["CREDENTIAL"]`` names a changed
-   credential, or the changed client or pipeline itself;
-2. bumps the definitions generation (:func:`~requestforge_django.registry.bump_generation`),
-   so every process rebuilds its clients from the new definitions within a second.
+   ``"definition_changed"``): the OAuth clients whose ``AUTH["CREDENTIAL"]`` names a
+   changed credential, the changed OAuth client itself, every step of a changed
+   pipeline. The keys follow from the names, so nothing is built: a client whose
+   credential is gone loses its token too;
+3. bumps the definitions generation (:func:`~requestforge_django.registry.bump_generation`),
+   so every process rebuilds its clients from the new definitions within
+   ``GENERATION_CHECK_INTERVAL`` (0.5 s) of its next call.
 
 Connected once by ``RequestforgeConfig.ready()`` (``dispatch_uid`` makes it idempotent).
 """
@@ -21,58 +33,93 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
 logger = logging.getLogger("requestforge_django")
 
 __all__ = ["connect_model_receivers", "definitions_changed"]
 
+_OAUTH_TYPES = ("client_credentials", "password")
+
 
 def definitions_changed(
-    *, clients: Iterable[str] = (), pipelines: Iterable[str] = (), credentials: Iterable[str] = (), reason: str
+    *,
+    clients: Iterable[str] = (),
+    pipelines: Iterable[str] = (),
+    credentials: Iterable[str] = (),
+    steps: Iterable[tuple[str, str]] = (),
+    reason: str,
 ) -> None:
-    """Invalidate the tokens of the named clients/pipelines (and of clients using the credentials), then bump."""
+    """Publish the credentials' versions, drop the tokens of what changed (by name), then bump the generation.
+
+    ``steps`` are ``(pipeline, step)`` names dropped even when this process's definitions
+    no longer list them (a step or pipeline deleted before the commit was seen).
+    """
+    from .fencing import drop_tokens, publish_credential_versions
     from .registry import bump_generation, registry
 
     credentials = set(credentials)
-    definitions = registry.definitions()
-    using_credentials = {n for n, spec in definitions.clients.items() if spec.auth is not None and spec.auth.credential in credentials}
-    affected = set(clients) | using_credentials
-    token_names = definitions.token_names()
-    targets = [name for name in sorted(affected) if name in token_names] + [name for name in pipelines if name in definitions.pipelines]
-    for name in targets:
-        try:
-            registry.get_token_manager(name).invalidate_token(reason=reason)
-        except Exception as exc:  # a broken definition must not block saving another
-            logger.warning("Could not invalidate the tokens of %r after a change (%s: %s)", name, type(exc).__name__, exc)
+    try:
+        if credentials:
+            publish_credential_versions(credentials)
+        definitions = registry.definitions()
+        auths = {n: spec.auth for n, spec in definitions.clients.items() if spec.auth is not None and spec.auth.type in _OAUTH_TYPES}
+        oauth = set(auths)
+        using = {n for n, auth in auths.items() if auth.credential in credentials}
+        # A changed client this process does not know (yet) may still have a token: its key follows from its name.
+        named = {n for n in clients if n in oauth or n not in definitions.clients}
+        drop_tokens(definitions, clients=sorted(using | named), pipelines=list(dict.fromkeys(pipelines)), steps=steps, reason=reason)
+    except Exception as exc:  # never block the save, and still tell the other processes
+        logger.error("Could not drop the tokens affected by a change (%s: %s)", type(exc).__name__, exc)
     bump_generation()
 
 
-def _own_name(instance: Any) -> str | None:
-    return getattr(instance, "name", None)
+def _own_names(instance: Any) -> list[str]:
+    """The name of ``instance``, and the one it had before a rename (``Credential.previous_name``)."""
+    names = [getattr(instance, "name", None), getattr(instance, "previous_name", None)]
+    return [name for name in dict.fromkeys(names) if name]
 
 
-def _pipeline_name(step: Any) -> str | None:
-    try:
-        return step.pipeline.name
-    except Exception:  # the pipeline row is being deleted with its steps
-        return None
-
-
-def _changed(section: str, reason: str, name_of: Callable[[Any], str | None] = _own_name) -> Callable[..., None]:
+def _changed(section: str, reason: str, names_of: Callable[[Any], list[str]] = _own_names) -> Callable[..., None]:
     def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
-        name = name_of(instance)
-        if name:
-            transaction.on_commit(lambda: definitions_changed(**{section: [name]}, reason=reason))
+        names = names_of(instance)
+        if names:
+            changed: dict[str, Any] = {section: names, "reason": reason}
+            transaction.on_commit(lambda: definitions_changed(**changed), using=kwargs.get("using"))
 
     return receiver
+
+
+def _step_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A step saved or deleted: every step of its pipeline, and this step's own key (named now, before the commit)."""
+    try:
+        pipeline = instance.pipeline.name
+    except Exception:  # the pipeline row is gone already
+        return
+    keys = [(pipeline, instance.name)]
+    transaction.on_commit(
+        lambda: definitions_changed(pipelines=[pipeline], steps=keys, reason="definition_changed"), using=kwargs.get("using")
+    )
+
+
+def _credential_changing(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Before a credential row is updated or deleted: wait out the copies of its tokens in process memory."""
+    from .fencing import prepare_credential_change
+
+    name = getattr(instance, "previous_name", None) if kwargs.get("signal") is pre_save else getattr(instance, "name", None)
+    if not name:
+        return
+    try:
+        prepare_credential_change([name])
+    except Exception as exc:  # never block the save: the version published on commit still fences the old tokens
+        logger.error("Could not prepare the change of credential %r (%s: %s)", name, type(exc).__name__, exc)
 
 
 _RECEIVERS = {
     "Credential": _changed("credentials", "credential_changed"),
     "ClientDefinition": _changed("clients", "definition_changed"),
     "PipelineDefinition": _changed("pipelines", "definition_changed"),
-    "PipelineStep": _changed("pipelines", "definition_changed", _pipeline_name),
+    "PipelineStep": _step_changed,
 }
 
 
@@ -87,3 +134,6 @@ def connect_model_receivers() -> None:
             continue
         for signal, label in ((post_save, "save"), (post_delete, "delete")):
             signal.connect(receiver, sender=model, dispatch_uid=f"requestforge_django.receivers.{model_name}.{label}")
+        if model_name == "Credential":
+            for signal, label in ((pre_save, "pre_save"), (pre_delete, "pre_delete")):
+                signal.connect(_credential_changing, sender=model, dispatch_uid=f"requestforge_django.receivers.Credential.{label}")

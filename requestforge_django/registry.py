@@ -20,11 +20,14 @@ When they change:
   :func:`bump_generation`, which writes a new value under ``<KEY_PREFIX>:generation``
   in the shared cache. Every process compares that value with the one its snapshot
   was built from at most every :data:`GENERATION_CHECK_INTERVAL` seconds (one cache
-  ``get``), and rebuilds when it differs: a change is served everywhere within
-  about half a second.
+  ``get``, on the first lookup after that interval), and rebuilds when it differs: a
+  process that is making calls serves a change within that interval of the commit, an
+  idle one from its next call.
 
 Every token is stored through one :class:`DjangoCacheTokenStorage` on the ``CACHE``
-alias, so every process shares it. Token events reach the public signals through
+alias, so every process shares it; a client whose ``AUTH["CREDENTIAL"]`` names a
+``Credential`` serves only tokens of the credential's current version
+(:mod:`requestforge_django.fencing`). Token events reach the public signals through
 :class:`SignalTokenObserver`.
 """
 
@@ -37,10 +40,19 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from .cache import DjangoCacheTokenStorage
 from .conf import import_from_string, requestforge_settings
+from .fencing import (
+    GONE,
+    CredentialFence,
+    CredentialTokenProvider,
+    FencedTokenStorage,
+    client_token_key,
+    current_credential_version,
+    pipeline_key_prefix,
+)
 from .http.auth import ApiKeyAuthHook, BasicAuthHook, BearerTokenAuthHook
 from .http.circuit_breaker import CircuitBreaker
 from .http.client import HttpClient
@@ -51,7 +63,7 @@ from .http.retry import ExponentialBackoffRetryStrategy, NoRetryStrategy, RetryS
 from .specs import AuthSpec, ClientSpec, PipelineSpec, SettingsSpec, StepSpec, thaw
 from .token_events import SignalTokenObserver
 from .tokens.fetchers import BodyTokenFetcher, HeaderTokenFetcher
-from .tokens.interfaces import TokenFetcherInterface
+from .tokens.interfaces import TokenFetcherInterface, TokenProviderInterface
 from .tokens.manager import TokenManager
 from .tokens.pipeline import TokenFetchPipeline
 from .tokens.pipeline_manager import PipelineTokenManager
@@ -62,6 +74,7 @@ from .tokens.providers import (
     PasswordGrantTokenProvider,
     fetch_deadline,
 )
+from .tokens.storage import TokenStorageInterface
 
 if TYPE_CHECKING:
     from .http.rate_limit import RateLimiter
@@ -144,7 +157,7 @@ def read_generation(spec: SettingsSpec) -> str | None:
 
 
 def bump_generation() -> str | None:
-    """Tell every process that database definitions or credentials changed (they rebuild within a second).
+    """Tell every process that database definitions or credentials changed (they rebuild within GENERATION_CHECK_INTERVAL).
 
     This process rebuilds at once. If the cache is unreachable the others cannot be
     told: that is logged as an error and ``None`` returned (the save itself stands).
@@ -214,10 +227,41 @@ def _database_definitions() -> tuple[Mapping[str, Any], Mapping[str, Any]]:
     if loader is None:
         return {}, {}
     try:
-        return loader()
-    except Exception as exc:  # no table yet (before migrate), database down: settings still work
-        logger.warning("Could not load database definitions (%s: %s); using settings only", type(exc).__name__, exc)
+        definitions: tuple[Mapping[str, Any], Mapping[str, Any]] = loader()
+        return definitions
+    except Exception as exc:  # settings still work; only a real database fault is worth a warning
+        expected = _database_not_usable_here(exc, models)
+        if expected:
+            logger.debug("Database definitions not loaded (%s); using settings only", expected)
+        else:
+            logger.warning("Could not load database definitions (%s: %s); using settings only", type(exc).__name__, exc)
         return {}, {}
+
+
+def _database_not_usable_here(exc: Exception, models: Any) -> str | None:
+    """Why reading the definitions failed, when that is expected where it happened (not a fault); else ``None``.
+
+    Expected: a test without database access (pytest-django's blocker raises
+    ``RuntimeError("Database access not allowed, ...")``, Django's ``SimpleTestCase``
+    and ``TestCase.databases`` raise ``DatabaseOperationForbidden``), and a database
+    whose tables do not exist yet (before ``migrate``: nothing is stored, so nothing is
+    missed). A database that is down, refuses the login or fails the query is a fault.
+    """
+    if isinstance(exc, RuntimeError) and str(exc).startswith("Database access not allowed"):
+        return "database access is not allowed here"
+    if any(cls.__name__ == "DatabaseOperationForbidden" and cls.__module__ == "django.test.testcases" for cls in type(exc).__mro__):
+        return "database access is not allowed in this test"
+    from django.db import DatabaseError, connections, router
+
+    if not isinstance(exc, DatabaseError):
+        return None
+    try:
+        for model in (models.ClientDefinition, models.PipelineDefinition, models.PipelineStep, models.Credential):
+            if model._meta.db_table not in connections[router.db_for_read(model)].introspection.table_names():
+                return f"table {model._meta.db_table} does not exist yet; run migrate"
+    except Exception:  # the database cannot even be introspected: report the original error
+        return None
+    return None
 
 
 def resolve_credential(auth: AuthSpec, owner: str, *, database_client: ClientSpec | None = None) -> AuthSpec:
@@ -258,11 +302,30 @@ def resolve_credential(auth: AuthSpec, owner: str, *, database_client: ClientSpe
 # -- building ---------------------------------------------------------------------------------------
 
 
+class _RetryOptions(TypedDict):
+    """The keyword arguments both built-in retry strategies take from a :class:`~requestforge_django.specs.RetrySpec`."""
+
+    max_retries: int
+    max_delay: float
+    retry_on_status: frozenset[int]
+    retry_non_idempotent: bool
+    respect_retry_after: bool
+
+
+class _RateLimitOptions(TypedDict):
+    """The keyword arguments both rate limiters take from a :class:`~requestforge_django.specs.RateLimitSpec`."""
+
+    burst: int | None
+    block: bool
+    max_wait: float | None
+    name: str
+
+
 def build_retry_strategy(spec: ClientSpec) -> RetryStrategyInterface:
     retry = spec.retry
     if retry is None or retry.strategy == "none" or retry.max_retries == 0:
         return NoRetryStrategy()
-    common = {
+    common: _RetryOptions = {
         "max_retries": retry.max_retries,
         "max_delay": retry.max_delay,
         "retry_on_status": retry.retry_on_status,
@@ -295,7 +358,7 @@ def build_rate_limiter(spec: ClientSpec, settings: SettingsSpec) -> RateLimiter 
     limit = spec.rate_limit
     if limit is None:
         return None
-    options = {"burst": limit.burst, "block": limit.wait, "max_wait": limit.max_wait, "name": spec.name}
+    options: _RateLimitOptions = {"burst": limit.burst, "block": limit.wait, "max_wait": limit.max_wait, "name": spec.name}
     if limit.shared:
         from .shared_rate_limit import CacheRateLimiter
 
@@ -331,8 +394,13 @@ def build_step(step: StepSpec, settings: SettingsSpec) -> TokenFetcherInterface:
         options["timeout"] = step.timeout
     # The built-in fetchers' trust limits: answer size, minimum lifetime, a deadline inside the lease.
     limits = token_limits(step.timeout if step.timeout is not None else DEFAULT_TOKEN_TIMEOUT, settings)
+    # A token without expires_in lives for the step's TTL; TOKEN_DEFAULT_LIFETIME only applies
+    # without both (the pipeline caps every token at the TTL, so a shorter expires_in still wins).
+    lifetime = step.ttl if step.ttl is not None else settings.token_default_lifetime
     if step.fetcher == "header":
-        return HeaderTokenFetcher(**options, **limits, token_header=step.token_header, default_lifetime=settings.token_default_lifetime)
+        if step.token_header is None:  # parsing requires TOKEN_HEADER; the error HeaderTokenFetcher itself raises
+            raise ValueError(f"step {step.name!r}: token_header must be a header name, got None")
+        return HeaderTokenFetcher(**options, **limits, token_header=step.token_header, default_lifetime=lifetime)
     if step.fetcher == "body":
         return BodyTokenFetcher(
             **options,
@@ -340,10 +408,11 @@ def build_step(step: StepSpec, settings: SettingsSpec) -> TokenFetcherInterface:
             token_field=step.token_field,
             expires_in_field=step.expires_in_field,
             refresh_token_field=step.refresh_token_field,
-            default_lifetime=settings.token_default_lifetime,
+            default_lifetime=lifetime,
         )
     fetcher_class = import_from_string(step.fetcher, f'step "{step.name}" FETCHER')
-    return fetcher_class(**options, **thaw(step.options))
+    fetcher: TokenFetcherInterface = fetcher_class(**options, **thaw(step.options))
+    return fetcher
 
 
 def token_limits(timeout: float, settings: SettingsSpec) -> dict[str, Any]:
@@ -355,15 +424,35 @@ def token_limits(timeout: float, settings: SettingsSpec) -> dict[str, Any]:
     }
 
 
-def build_oauth_provider(name: str, auth: AuthSpec, settings: SettingsSpec, verify_ssl: bool | str) -> OAuth2TokenProvider:
+def token_request_timeout(auth: AuthSpec, client_timeout: float | tuple[float, float] | None) -> float:
+    """Seconds a token request of an OAuth client may take: ``TOKEN_TIMEOUT``, else the client's ``TIMEOUT``.
+
+    A ``(connect, read)`` ``TIMEOUT`` counts as the longer of the two; without any (a
+    provider built outside a client) :data:`DEFAULT_TOKEN_TIMEOUT`. The whole exchange is
+    still cut off at ``min(this, LOCK_TIMEOUT - 1 s)`` (:func:`fetch_deadline`).
+    """
+    if auth.token_timeout is not None:
+        return float(auth.token_timeout)
+    if client_timeout is None:
+        return DEFAULT_TOKEN_TIMEOUT
+    return float(max(client_timeout)) if isinstance(client_timeout, tuple) else float(client_timeout)
+
+
+def build_oauth_provider(
+    name: str, auth: AuthSpec, settings: SettingsSpec, verify_ssl: bool | str, *, client_timeout: float | tuple[float, float] | None = None
+) -> OAuth2TokenProvider:
+    """The provider of an OAuth client; ``client_timeout`` is the client's ``TIMEOUT`` (see :func:`token_request_timeout`)."""
     assert auth.token_url is not None  # validation requires it
+    timeout = token_request_timeout(auth, client_timeout)
     common: dict[str, Any] = {
         "scope": auth.scope,
         "extra_params": dict(auth.extra_params) or None,
         "service_name": name,
+        "auth_method": auth.client_auth_method,
         "default_lifetime": settings.token_default_lifetime,
         "verify_ssl": verify_ssl,
-        **token_limits(DEFAULT_TOKEN_TIMEOUT, settings),
+        "timeout": timeout,
+        **token_limits(timeout, settings),
     }
     if auth.type == "password":
         return PasswordGrantTokenProvider(
@@ -533,14 +622,14 @@ class Registry:
         if auth.type == "basic":
             return BasicAuthHook(auth.username or "", auth.password or "", excluded_paths=excluded)
         manager = self._build_once(built, built.managers, spec.name, self._build_manager)
-        return manager.auth_hook(excluded_paths=excluded)
+        return manager.auth_hook(excluded_paths=excluded, auth_error_statuses=auth.rejected_statuses)
 
     def _build_pipeline(self, built: _Built, name: str) -> TokenFetchPipeline:
         spec = built.definitions.pipelines.get(name)
         if spec is None:
             raise UnknownNameError("pipeline", name, built.definitions.pipelines)
         settings = built.definitions.settings
-        prefix = f"pipeline:{name}"
+        prefix = pipeline_key_prefix(name)
         observer = SignalTokenObserver(
             name,
             {f"{prefix}:{step.name}": step.name for step in spec.steps},
@@ -572,10 +661,30 @@ class Registry:
             assert auth.pipeline is not None
             return self._build_once(built, built.pipeline_managers, auth.pipeline, self._pipeline_manager)
         settings, verify = definitions.settings, spec.verify_ssl
-        key = f"client:{name}"
+        key = client_token_key(name)
+
+        def build() -> OAuth2TokenProvider:
+            resolved = resolve_credential(auth, name, database_client=_from_database(built, spec))
+            return build_oauth_provider(name, resolved, settings, verify, client_timeout=spec.timeout)
+
+        provider: TokenProviderInterface
+        storage: TokenStorageInterface = built.storage
+        if auth.credential:
+            # Tokens are tied to the credential's version (see ``fencing``): read before building, never after.
+            credential = auth.credential
+            version = current_credential_version(credential)
+            fence = CredentialFence(credential, cache_alias=settings.cache, key_prefix=settings.key_prefix)
+            if version != GONE:
+                fence.publish_if_missing(version)
+            provider = CredentialTokenProvider(
+                fence, build(), version, version_of=lambda: current_credential_version(credential), build=build, service_name=name
+            )
+            storage = FencedTokenStorage(built.storage, fence)
+        else:
+            provider = build()
         return TokenManager(
-            build_oauth_provider(name, resolve_credential(auth, name, database_client=_from_database(built, spec)), settings, verify),
-            built.storage,
+            provider,
+            storage,
             refresh_ahead=settings.refresh_ahead,
             lock_timeout=settings.lock_timeout,
             cache_key=key,

@@ -38,6 +38,7 @@ from .http.secrets import Secret, secret_or_none
 __all__ = [
     "AUTH_TYPES",
     "BUILTIN_FETCHERS",
+    "CLIENT_AUTH_METHODS",
     "DEFAULTS",
     "RETRY_STRATEGIES",
     "TOKEN_AUTH_TYPES",
@@ -75,6 +76,8 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
 #: AUTH TYPEs; the first three obtain tokens from an endpoint and so need the token cache.
 AUTH_TYPES: tuple[str, ...] = ("client_credentials", "password", "pipeline", "bearer", "api_key", "basic")
 TOKEN_AUTH_TYPES: frozenset[str] = frozenset({"client_credentials", "password", "pipeline"})
+#: AUTH CLIENT_AUTH_METHODs (how client_credentials / password send the client id and secret); the first is the default.
+CLIENT_AUTH_METHODS: tuple[str, ...] = ("client_secret_post", "client_secret_basic")
 
 #: RETRY STRATEGYs, mapped by the registry onto the ``http.retry`` strategies.
 RETRY_STRATEGIES: tuple[str, ...] = ("none", "simple", "exponential")
@@ -205,6 +208,12 @@ class AuthSpec:
     pipeline: str | None = None
     extra_params: Mapping[str, str] = field(default_factory=_empty)
     excluded_paths: tuple[str, ...] = ()
+    #: ``CLIENT_AUTH_METHOD`` (client_credentials, password): client id and secret in the form body or as HTTP Basic.
+    client_auth_method: str = CLIENT_AUTH_METHODS[0]
+    #: ``REJECTED_STATUSES`` (token auth types): statuses meaning "token rejected" (besides a Bearer ``invalid_token`` challenge).
+    rejected_statuses: frozenset[int] = frozenset({401})
+    #: ``TOKEN_TIMEOUT`` (client_credentials, password): seconds for a token request; ``None``: the client's ``TIMEOUT``.
+    token_timeout: float | None = None
 
     #: The fields holding secrets: always :class:`Secret` (or ``None``).
     SECRET_FIELDS = ("client_secret", "password", "token", "key")

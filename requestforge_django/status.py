@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from .fencing import GONE, current_credential_version
 from .http.masking import mask_secret
 from .registry import Definitions, Registry, UnknownNameError, registry
 from .token_events import TokenEventRecord, describe_error, read_status
@@ -25,9 +26,12 @@ __all__ = ["TokenStatus", "format_seconds", "token_statuses"]
 class TokenStatus:
     """The state of one client's token or one pipeline step's token.
 
-    ``cached`` is ``None`` when the cache could not be read (``error`` says why).
-    ``auth`` is the client's AUTH TYPE (``"pipeline-step"`` for a step row); clients
-    with static credentials (``api_key``, ``bearer``, ``basic``) or none have no token.
+    ``cached`` is ``None`` when the cache could not be read (``error`` says why) or
+    when the client cannot be built (``problem`` says why: its credential is missing
+    or inactive, cannot be decrypted, or is not bound to where the client sends it;
+    the cache itself is fine then). ``auth`` is the client's AUTH TYPE
+    (``"pipeline-step"`` for a step row); clients with static credentials
+    (``api_key``, ``bearer``, ``basic``) or none have no token.
     """
 
     name: str
@@ -44,6 +48,7 @@ class TokenStatus:
     last_error: str | None = None
     last_error_at: datetime | None = None
     error: str | None = None
+    problem: str | None = None
 
     @property
     def label(self) -> str:
@@ -76,10 +81,18 @@ def token_statuses(names: Iterable[str] | None = None, *, using: Registry | None
 def _client_row(reg: Registry, definitions: Definitions, name: str) -> TokenStatus:
     spec = definitions.clients[name]
     auth = spec.auth.type if spec.auth is not None else "none"
-    base = {"name": name, "kind": "client", "step": None, "source": definitions.sources.get(name, "settings"), "auth": auth}
+    base: dict[str, Any] = {"name": name, "kind": "client", "step": None, "source": definitions.sources.get(name, "settings"), "auth": auth}
     if auth not in ("client_credentials", "password"):
         return TokenStatus(**base, uses_tokens=auth == "pipeline")
-    return _with_token(TokenStatus(**base, uses_tokens=True), definitions, lambda: reg.get_token_manager(name).peek_token())
+    row = TokenStatus(**base, uses_tokens=True)
+    credential = spec.auth.credential if spec.auth is not None else None
+    if credential and current_credential_version(credential) == GONE:
+        return _with_token(row, definitions, None, problem=f'credential "{credential}" missing or inactive')
+    try:
+        manager = reg.get_token_manager(name)
+    except Exception as exc:  # not a cache problem: the client cannot be built (undecryptable, unbound credential)
+        return _with_token(row, definitions, None, problem=describe_error(exc))
+    return _with_token(row, definitions, manager.peek_token)
 
 
 def _step_rows(reg: Registry, definitions: Definitions, name: str) -> list[TokenStatus]:
@@ -91,7 +104,7 @@ def _step_rows(reg: Registry, definitions: Definitions, name: str) -> list[Token
     return rows
 
 
-def _with_token(row: TokenStatus, definitions: Definitions, peek: Any) -> TokenStatus:
+def _with_token(row: TokenStatus, definitions: Definitions, peek: Any, *, problem: str | None = None) -> TokenStatus:
     settings = definitions.settings
     record: TokenEventRecord = read_status(settings.cache, settings.key_prefix, row.name, row.step)
     changes: dict[str, Any] = {
@@ -99,9 +112,11 @@ def _with_token(row: TokenStatus, definitions: Definitions, peek: Any) -> TokenS
         "last_error": record.last_error,
         "last_error_at": _as_datetime(record.last_error_at),
     }
+    if problem is not None:
+        return replace(row, problem=problem, **changes)
     try:
         token: TokenData | None = peek()
-    except Exception as exc:  # an unreachable cache or an undecryptable credential: show it, do not crash the page
+    except Exception as exc:  # an unreachable cache: show it, do not crash the page
         return replace(row, error=describe_error(exc), **changes)
     if token is None:
         return replace(row, cached=False, **changes)

@@ -488,7 +488,7 @@ def _clear_database(cache: BaseCache, start: str) -> bool:
     raw_start = cache.make_key(start)
     db = router.db_for_write(cache.cache_model_class)
     connection = connections[db]
-    table = connection.ops.quote_name(cache._table)
+    table = connection.ops.quote_name(cache._table)  # type: ignore[attr-defined]  # set by BaseDatabaseCache.__init__
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT cache_key FROM {table}")
         keys = [row[0] for row in cursor.fetchall() if str(row[0]).startswith(raw_start)]

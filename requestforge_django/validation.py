@@ -26,7 +26,6 @@ import difflib
 import math
 import os
 import re
-import string
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,9 +36,12 @@ from urllib.parse import urlsplit
 
 from .http.config import CROSS_ORIGIN_REDIRECTS
 from .http.messages import HttpMethod
+from .http.paths import excluded_path_problem, normalize_excluded_paths
+from .http.secrets import Secret
 from .specs import (
     AUTH_TYPES,
     BUILTIN_FETCHERS,
+    CLIENT_AUTH_METHODS,
     DEFAULTS,
     RETRY_STRATEGIES,
     AuthSpec,
@@ -54,7 +56,8 @@ from .specs import (
 )
 from .tokens.data import token_type_problem
 from .tokens.providers import LEASE_MARGIN, MIN_FETCH_DEADLINE
-from .tokens.templates import FIELDS as TEMPLATE_FIELDS
+from .tokens.templates import Placeholder as TemplatePlaceholder
+from .tokens.templates import TemplateSyntaxError, parse_template
 
 __all__ = [
     "CHECKS",
@@ -104,7 +107,7 @@ E_CONFLICT = "requestforge.E005"
 E_CACHE_ALIAS = "requestforge.E006"
 E_ENCRYPTION_KEY = "requestforge.E007"
 E_NAME = "requestforge.E008"
-E_KEYS_MISSING = "requestforge.E009"  # reported by checks_encryption (needs the database)
+E_KEYS_MISSING = "requestforge.E009"  # an empty entry here; missing keys by checks_encryption (needs the database)
 E_AUTH_TYPE = "requestforge.E010"
 E_AUTH_MISSING = "requestforge.E011"
 E_AUTH_PIPELINE = "requestforge.E012"
@@ -134,6 +137,7 @@ W_NO_TLS_VERIFY = "requestforge.W004"
 W_PLAIN_HTTP = "requestforge.W005"
 W_WARM_INTERVAL = "requestforge.W006"
 W_DEBUG_FILTER = "requestforge.W007"
+W_CREDENTIAL_MISSING = "requestforge.W008"  # reported by checks_encryption (needs the database)
 
 #: Every check id, in documentation order.
 CHECKS: Mapping[str, CheckInfo] = MappingProxyType(
@@ -148,7 +152,7 @@ CHECKS: Mapping[str, CheckInfo] = MappingProxyType(
             _info(E_CACHE_ALIAS, "CACHE is not an alias in settings.CACHES"),
             _info(E_ENCRYPTION_KEY, "an ENCRYPTION_KEYS entry is not a Fernet key"),
             _info(E_NAME, "a client, pipeline or step name is not usable"),
-            _info(E_KEYS_MISSING, "ENCRYPTION_KEYS is empty although secrets are stored encrypted"),
+            _info(E_KEYS_MISSING, "ENCRYPTION_KEYS (or one of its entries) is empty"),
             _info(E_AUTH_TYPE, "unknown AUTH TYPE"),
             _info(E_AUTH_MISSING, "a key required by the AUTH TYPE is missing"),
             _info(E_AUTH_PIPELINE, "AUTH PIPELINE names an undefined pipeline"),
@@ -178,6 +182,7 @@ CHECKS: Mapping[str, CheckInfo] = MappingProxyType(
             _info(W_PLAIN_HTTP, "credentials or tokens would be sent over plain http://"),
             _info(W_WARM_INTERVAL, "WARM_INTERVAL is too long for the refresh-ahead window"),
             _info(W_DEBUG_FILTER, "DEBUG is on and Django's default error-page filter would show REQUESTFORGE secrets"),
+            _info(W_CREDENTIAL_MISSING, "a client's AUTH CREDENTIAL names no active credential in the database"),
         )
     }
 )
@@ -306,6 +311,18 @@ def _is_loopback(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".localhost")
 
 
+def _is_blank(value: object) -> bool:
+    """``None``, or a string of nothing but whitespace: what an unset or empty environment variable gives."""
+    return value is None or (isinstance(value, (str, bytes)) and not value.strip())
+
+
+#: E009 for an empty ENCRYPTION_KEYS (entry): the message and hint.
+_EMPTY_KEY = (
+    "is empty (an unset or empty environment variable?); a Fernet key is needed here.",
+    "Set the variable to a key generated with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
+)
+
+
 def _is_fernet_key(value: object) -> bool:
     raw = value.encode("ascii", "replace") if isinstance(value, str) else value
     if not isinstance(raw, bytes):
@@ -343,14 +360,18 @@ _SECRET_AUTH_KEYS = ("CLIENT_ID", "CLIENT_SECRET", "USERNAME", "PASSWORD", "TOKE
 #: AUTH keys each TYPE accepts (besides TYPE).
 AUTH_KEYS_BY_TYPE: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "client_credentials": ("TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET", "SCOPE", "EXTRA_PARAMS", "CREDENTIAL", "EXCLUDED_PATHS"),
+        "client_credentials": (
+            "TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET", "SCOPE", "EXTRA_PARAMS", "CREDENTIAL", "EXCLUDED_PATHS",
+            "CLIENT_AUTH_METHOD", "REJECTED_STATUSES", "TOKEN_TIMEOUT",
+        ),
         "password": (
             "TOKEN_URL", "USERNAME", "PASSWORD", "CLIENT_ID", "CLIENT_SECRET", "SCOPE", "EXTRA_PARAMS", "CREDENTIAL", "EXCLUDED_PATHS",
+            "CLIENT_AUTH_METHOD", "REJECTED_STATUSES", "TOKEN_TIMEOUT",
         ),
         "bearer": ("TOKEN", "CREDENTIAL", "EXCLUDED_PATHS"),
         "api_key": ("KEY", "HEADER", "QUERY_PARAM", "CREDENTIAL", "EXCLUDED_PATHS"),
         "basic": ("USERNAME", "PASSWORD", "CREDENTIAL", "EXCLUDED_PATHS"),
-        "pipeline": ("PIPELINE", "EXCLUDED_PATHS"),
+        "pipeline": ("PIPELINE", "EXCLUDED_PATHS", "REJECTED_STATUSES"),
     }
 )  # fmt: skip
 #: Keys that must be present for each TYPE unless CREDENTIAL supplies them.
@@ -380,8 +401,6 @@ STEP_UNUSED: Mapping[str, frozenset[str]] = MappingProxyType(
 )
 #: Step keys whose string values are templates (rendered by the token layer's fetchers).
 _TEMPLATED_STEP_KEYS = ("HEADERS", "DATA", "JSON", "PARAMS")
-_FORMATTER = string.Formatter()
-_PLACEHOLDER_NAME_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)?$")
 
 
 @dataclass(frozen=True)
@@ -394,10 +413,13 @@ class _Placeholder:
 
 
 def _placeholders(value: Any, path: Path) -> Iterator[_Placeholder]:
-    """Every placeholder in the strings inside ``value``, parsed like ``tokens.templates`` does.
+    """Every placeholder in the strings (and :class:`Secret` values) inside ``value``.
 
-    Placeholder names are only quoted when they look like ``step`` or ``step.field``, so
-    a brace-wrapped value that is not a placeholder (possibly a secret) is never echoed.
+    Parsed by ``tokens.templates.parse_template``, the parser the fetchers use, so the
+    checks accept exactly the templates that render; a syntax error carries that
+    parser's text, which quotes a placeholder only when it is ``{step}`` or
+    ``{step.field}`` (and nothing of a :class:`Secret`), so a brace-wrapped value that
+    is not a placeholder (possibly a secret) is never echoed.
     """
     if isinstance(value, Mapping):
         for key, item in value.items():
@@ -407,29 +429,17 @@ def _placeholders(value: Any, path: Path) -> Iterator[_Placeholder]:
         for index, item in enumerate(value):
             yield from _placeholders(item, (*path, index))
         return
-    if not isinstance(value, str):
+    secret = isinstance(value, Secret)
+    if not isinstance(value, str) and not secret:
         return
     try:
-        parsed = list(_FORMATTER.parse(value))
-    except ValueError:
-        yield _Placeholder(path, None, "is not a valid template: a brace is not closed (write literal braces as {{ and }}).")
+        parts = parse_template(value.reveal() if secret else value, secret=secret)
+    except TemplateSyntaxError as exc:
+        yield _Placeholder(path, None, exc.detail)
         return
-    for _literal, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        shown = f'"{{{name}}}"' if _PLACEHOLDER_NAME_RE.match(name) else "a placeholder"
-        if not _PLACEHOLDER_NAME_RE.match(name) or spec or conversion:
-            yield _Placeholder(
-                path, None, f"contains {shown} that is not {{step}} or {{step.field}} (write literal braces as {{{{ and }}}})."
-            )
-            continue
-        step, _, field = name.partition(".")
-        if field and field not in TEMPLATE_FIELDS:
-            yield _Placeholder(
-                path, None, f"contains {shown}: {field!r} is not a token field (use one of {', '.join(sorted(TEMPLATE_FIELDS))})."
-            )
-            continue
-        yield _Placeholder(path, step)
+    for part in parts:
+        if isinstance(part, TemplatePlaceholder):
+            yield _Placeholder(path, part.step)
 
 
 # -- names shared by a client and a pipeline ------------------------------------------------------
@@ -719,16 +729,16 @@ class _Validator:
         pipelines: dict[str, PipelineSpec] = {}
         raw_pipelines = self.read(raw, "PIPELINES", (), self.dict_value, {})
         for name, value in raw_pipelines.items():
-            spec = self.pipeline(name, value, refresh_ahead=refresh_ahead)
-            if spec is not None:
-                pipelines[name] = spec
+            pipeline = self.pipeline(name, value, refresh_ahead=refresh_ahead)
+            if pipeline is not None:
+                pipelines[name] = pipeline
 
         clients: dict[str, ClientSpec] = {}
         raw_clients = self.read(raw, "CLIENTS", (), self.dict_value, {})
         for name, value in raw_clients.items():
-            spec = self.client(name, value, pipelines=raw_pipelines.keys(), default_timeout=default_timeout)
-            if spec is not None:
-                clients[name] = spec
+            client = self.client(name, value, pipelines=raw_pipelines.keys(), default_timeout=default_timeout)
+            if client is not None:
+                clients[name] = client
 
         for name in shared_names(raw_clients, raw_pipelines):
             self.report(E_SHARED_NAME, ("CLIENTS", name), *shared_name_problem(name))
@@ -860,12 +870,17 @@ class _Validator:
         return value
 
     def encryption_keys(self, value: Any, path: Path) -> Any:
+        if _is_blank(value):  # e.g. os.environ.get("KEYS") of an unset or empty variable
+            self.report(E_KEYS_MISSING, path, *_EMPTY_KEY)
+            return _INVALID
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             return self.invalid(path, f"must be a list of Fernet keys, got {_type(value)}.")
         keys: list[str] = []
         for index, key in enumerate(value):
             if _is_fernet_key(key):
                 keys.append(key.decode("ascii") if isinstance(key, bytes) else key)
+            elif _is_blank(key):
+                self.report(E_KEYS_MISSING, (*path, index), *_EMPTY_KEY)
             else:
                 self.report(
                     E_ENCRYPTION_KEY,
@@ -1040,6 +1055,11 @@ class _Validator:
             return frozenset(value)
         return self.invalid(path, "must be a list of HTTP status codes (integers 100-599).")
 
+    def rejected_statuses(self, value: Any, path: Path) -> Any:
+        if isinstance(value, (list, tuple, set, frozenset)) and value and all(_is_int(v) and 400 <= v <= 499 for v in value):
+            return frozenset(value)
+        return self.invalid(path, "must be a non-empty list of HTTP 4xx status codes (integers 400-499), e.g. [401, 403].")
+
     def breaker(self, value: Any, path: Path) -> Any:
         raw = self.mapping(value, path)
         if raw is None:
@@ -1123,6 +1143,16 @@ class _Validator:
             if "TOKEN_URL" not in raw:
                 self.report(E_AUTH_MISSING, (*path, "TOKEN_URL"), f'is required for AUTH TYPE "{type_}".')
             self.plain_http(raw.get("TOKEN_URL"), (*path, "TOKEN_URL"), "the client credentials")
+        client_auth_method = get("CLIENT_AUTH_METHOD", lambda value, p: self.choice(value, p, CLIENT_AUTH_METHODS))
+        if client_auth_method == "client_secret_basic" and not credential:
+            for key in ("CLIENT_ID", "CLIENT_SECRET"):
+                if key not in raw and key not in AUTH_SECRETS_BY_TYPE[type_]:
+                    self.report(
+                        E_AUTH_MISSING,
+                        (*path, key),
+                        'is required with CLIENT_AUTH_METHOD "client_secret_basic": the client authenticates with HTTP Basic.',
+                        'Set it, or use CLIENT_AUTH_METHOD "client_secret_post".',
+                    )
         header = get("HEADER", self.string)
         query_param = get("QUERY_PARAM", self.string)
         if header and query_param:
@@ -1156,8 +1186,21 @@ class _Validator:
             credential=credential,
             pipeline=pipeline,
             extra_params=get("EXTRA_PARAMS", self.str_map) or MappingProxyType({}),
-            excluded_paths=get("EXCLUDED_PATHS", self.str_list) or (),
+            excluded_paths=get("EXCLUDED_PATHS", self.excluded_paths) or (),
+            client_auth_method=client_auth_method or CLIENT_AUTH_METHODS[0],
+            rejected_statuses=get("REJECTED_STATUSES", self.rejected_statuses) or frozenset({401}),
+            token_timeout=get("TOKEN_TIMEOUT", self.optional_number),
         )
+
+    def excluded_paths(self, value: Any, path: Path) -> Any:
+        """EXCLUDED_PATHS, normalised by the one function every auth hook uses (``http.paths``)."""
+        items = self.str_list(value, path)
+        if items is _INVALID:
+            return _INVALID
+        problems = [(index, problem) for index, item in enumerate(items) if (problem := excluded_path_problem(item))]
+        for index, problem in problems:
+            self.invalid((*path, index), f"{problem}.")
+        return _INVALID if problems else normalize_excluded_paths(items)
 
     def scope(self, value: Any, path: Path) -> Any:
         if isinstance(value, (list, tuple)):

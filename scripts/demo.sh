@@ -2,7 +2,7 @@
 # The demo: sets up and runs example_project on a fresh machine, then serves it on
 # http://127.0.0.1:8000/ until Ctrl-C.
 #
-#   bash scripts/demo.sh            install, migrate, create the demo admin, serve
+#   bash scripts/demo.sh            install, migrate, create the demo admin and its entries, serve
 #   bash scripts/demo.sh --check    the same, headless: two rounds of calls, then stop (exit 0/1)
 #
 # Environment: DEMO_PORT (8000), DEMO_DB_PATH (example_project/demo.sqlite3),

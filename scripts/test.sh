@@ -23,7 +23,17 @@ use_venv "$ROOT"
 echo "==> Installing requestforge_django[redis,celery,crypto] and the dev tools into ${VIRTUAL_ENV}"
 venv_pip -q -e ".[redis,celery,crypto]" --group dev
 
+step() { echo "==> $*"; }
+
+step "ruff check, ruff format --check (ruff pinned in the lint group)"
 "$VENV_PY" -m ruff check .
+"$VENV_PY" -m ruff format --check .
+
+step "mypy (strict on http/ and tokens/, django-stubs for the Django layer; see [tool.mypy])"
+"$VENV_PY" -m mypy
+
+step "makemigrations --check (the models and the migrations agree)"
+"$VENV_PY" -m django makemigrations --check --dry-run --settings=tests.settings requestforge_django
 
 # The documentation site, strict: a broken link or anchor, or a page missing from the nav,
 # fails the run. (Not --quiet: it would hide the very warnings strict mode counts.)
@@ -36,4 +46,34 @@ if ! docs_log="$("$VENV_PY" -m mkdocs build --strict --site-dir "$docs_dir" 2>&1
 fi
 echo "docs: mkdocs build --strict OK"
 
+step "pytest on $("$VENV_PY" -c 'import django, sys; print(f"Python {sys.version.split()[0]}, Django {django.get_version()}")') (the whole suite)"
 "$VENV_PY" -m pytest "$@"
+
+# The other supported Django LTS and Pythons (noxfile.py): the suite without the tests
+# marked slow, on the oldest pair and the newest. `nox` alone runs every pair the machine has.
+# The two sessions run side by side (each in its own virtualenv, with its own servers on
+# free ports) to keep the whole run within ten minutes on two cores; each prints its log
+# when done. Skipped when pytest arguments are given, or with SKIP_NOX=1.
+if [ -z "${SKIP_NOX:-}" ] && [ $# -eq 0 ]; then
+    step "nox: the non-slow suite on Django 4.2 / Python 3.10 and Django 5.2 / Python 3.13"
+    logs="$(mktemp -d)"
+    sessions=("tests-3.10(django='4.2')" "tests-3.13(django='5.2')")
+    pids=()
+    for session in "${sessions[@]}"; do
+        "$VENV_PY" -m nox -s "$session" >"$logs/${#pids[@]}.log" 2>&1 &
+        pids+=("$!")
+    done
+    failed=0
+    for index in "${!pids[@]}"; do
+        status=0
+        wait "${pids[$index]}" || status=$?
+        echo "--- nox -s \"${sessions[$index]}\" (exit $status)"
+        grep -E "^(Django |nox > Session|[0-9]+ (passed|failed)|FAILED|ERROR)" "$logs/$index.log" || true
+        if [ "$status" -ne 0 ]; then
+            cat "$logs/$index.log"
+            failed=1
+        fi
+    done
+    rm -rf "$logs"
+    [ "$failed" -eq 0 ] || { echo "A nox session failed (its log is above)." >&2; exit 1; }
+fi

@@ -1,17 +1,23 @@
 """The quick start's demo works end to end: ``bash scripts/demo.sh --check``, headless.
 
 It migrates a temporary SQLite database, starts the example project's server on a free
-port, fetches every token, makes two rounds of calls from another process and loads
-the demo page (whose calls the server makes to itself), then stops the server. The
+port, creates the entries the admin shows (a credential, a pipeline and two clients
+defined in the database), fetches every token, makes two rounds of calls (clients from
+settings and from the database) from another process and loads the demo page (whose
+calls the server makes to itself), then stops the server. The
 repository is left untouched: the database lives in ``tmp_path`` and nothing is
 installed (``DEMO_SKIP_INSTALL``; ``scripts/test.sh`` has installed everything).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -49,10 +55,24 @@ def assert_passed(result: subprocess.CompletedProcess[str]) -> None:
     output = f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
     assert result.returncode == 0, output
     assert "demo check passed" in result.stdout, output
-    assert "6 calls, all succeeded" in result.stdout, output
+    assert "10 calls, all succeeded" in result.stdout, output
     assert "user:     demo" in result.stdout and "password: " in result.stdout, output  # the login is printed
-    for step in ("billing", "partner/device_token", "partner/app_token", "partner/user_token"):
+    # The entries defined in the database (demo_admin) are called like the settings ones.
+    for entry in ("credential 'crm'", "client definition 'crm'", "pipeline definition 'kiosk'", "client definition 'catalog'"):
+        assert f"created {entry}" in result.stdout, output
+    for client, path in (("crm", "/contacts/7"), ("catalog", "/catalog")):
+        assert re.search(rf"^  {client} +GET {path} +200 ", result.stdout, re.MULTILINE), output  # demo_calls and the page
+    steps = ("billing", "partner/device_token", "partner/app_token", "partner/user_token", "crm", "kiosk/device_token", "kiosk/app_token")
+    for step in steps:
         assert f"{step}: renewed" in result.stdout, output  # requestforge_warm fetched every token
+
+
+def stored_credential(database: Path) -> tuple[str, str, str]:
+    """The demo credential's row as stored: client id, client secret column, allowed origins column."""
+    with closing(sqlite3.connect(database)) as connection:
+        return connection.execute(
+            "SELECT client_id, client_secret, allowed_origins FROM requestforge_django_credential WHERE name = 'crm'"
+        ).fetchone()
 
 
 def test_demo_check_on_the_embedded_defaults(tmp_path: Path) -> None:
@@ -63,6 +83,9 @@ def test_demo_check_on_the_embedded_defaults(tmp_path: Path) -> None:
     # The calls from the second process found the warmed tokens in the shared database cache.
     assert result.stdout.count("tokens the partner issued during this round: none") == 2, result.stdout
     assert (tmp_path / "demo.sqlite3").exists()
+    client_id, secret_column, origins = stored_credential(tmp_path / "demo.sqlite3")
+    assert client_id == "demo-crm" and secret_column and "demo-crm-secret" not in secret_column  # encrypted at rest
+    assert json.loads(origins) == [re.search(r"Starting the server on (http://127\.0\.0\.1:\d+)/", result.stdout).group(1)]
     assert project_files() == before  # nothing written into the repository
 
 
@@ -73,3 +96,5 @@ def test_demo_check_with_redis(tmp_path: Path, redis_server: str, redis_client: 
     keys = {key.decode() for key in redis_client.keys("*demo-rf:*")}  # type: ignore[attr-defined]
     assert any(key.endswith("demo-rf:client:billing") for key in keys), keys
     assert any(key.endswith("demo-rf:pipeline:partner:user_token") for key in keys), keys
+    assert any(key.endswith("demo-rf:client:crm") for key in keys), keys
+    assert any(key.endswith("demo-rf:pipeline:kiosk:app_token") for key in keys), keys

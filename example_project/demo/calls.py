@@ -14,11 +14,14 @@ from partner_api import store
 from requestforge_django import get_client
 from requestforge_django.http.exceptions import HttpClientException
 
-#: (client name, path): one call per kind of auth.
+#: (client name, path, auth): one call per kind of auth. The first three clients are defined in
+#: settings; "crm" and "catalog" in the database (the admin), by ``manage.py demo_admin``.
 CALLS: tuple[tuple[str, str, str], ...] = (
     ("billing", "/invoices/42", "OAuth2 client credentials"),
     ("profiles", "/me", "pipeline: device -> app -> user token"),
     ("legacy", "/status", "static API key"),
+    ("crm", "/contacts/7", "admin: OAuth2 client credentials, encrypted credential"),
+    ("catalog", "/catalog", "admin: pipeline device -> app token"),
 )
 #: The partner's token-issuing endpoints (``PartnerRequest.endpoint`` values).
 TOKEN_ENDPOINTS: tuple[str, ...] = ("oauth", "device", "app", "user")

@@ -1,6 +1,6 @@
 """The demo page: live calls through ``get_client(...)``, the token status, and a few levers.
 
-Every load of ``/`` calls the three partner APIs (served by this same server) and shows
+Every load of ``/`` calls the partner APIs (served by this same server) through five clients and shows
 what happened: the answers, how many tokens the partner had to issue meanwhile (none,
 once tokens are cached), and every token's state. ``/?format=json`` returns the same
 as JSON (``scripts/demo.sh --check`` uses it); ``/?refresh=5`` reloads every 5 s so

@@ -117,6 +117,9 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+# DEBUG is on by default: keep the REQUESTFORGE values Django's own filter would show (a step's
+# HEADERS and DATA, e.g. the user's password) off the technical 500 page (requestforge.W007).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "requestforge_django.debug.RequestForgeExceptionReporterFilter"
 
 LOGGING = {
     "version": 1,

@@ -18,16 +18,18 @@ from django.core.cache import caches
 from .models import PartnerRequest
 
 CACHE_ALIAS = "partner"
-#: Kinds of token a client presents to the protected API (the others only obtain more tokens).
+#: Kinds of token the revoke lever revokes: the access tokens of "billing", "crm" and "profiles". App tokens
+#: (which also open ``/api/catalog``) and device tokens stay valid, because the pipelines need them to obtain new tokens.
 ACCESS_KINDS = ("oauth", "user")
 
 #: Seconds each kind of token lives. Short on purpose: refreshes show up within minutes.
 LIFETIMES = {"oauth": 120, "device": 600, "app": 300, "user": 120}
 
-#: The demo's partner accounts (DEMO ONLY values, mirrored in settings.REQUESTFORGE).
-OAUTH_CLIENTS = {"demo-billing": "demo-billing-secret"}
-DEVICES = {"demo-device-1"}
-APPS = {"demo-app"}
+#: The demo's partner accounts (DEMO ONLY values, mirrored in settings.REQUESTFORGE and, for
+#: "demo-crm", "demo-kiosk-1" and "demo-kiosk", in the admin entries ``manage.py demo_admin`` creates).
+OAUTH_CLIENTS = {"demo-billing": "demo-billing-secret", "demo-crm": "demo-crm-secret"}
+DEVICES = {"demo-device-1", "demo-kiosk-1"}
+APPS = {"demo-app", "demo-kiosk"}
 USERS = {"demo-user": "demo-password"}
 API_KEYS = {"demo-legacy-key"}
 

@@ -16,6 +16,8 @@ urlpatterns = [
     # Protected endpoints.
     path("api/invoices/<int:number>", views.invoice, name="invoice"),
     path("api/me", views.profile, name="profile"),
+    path("api/contacts/<int:number>", views.contact, name="contact"),  # OAuth tokens ("crm", defined in the admin)
+    path("api/catalog", views.catalog, name="catalog"),  # app tokens ("catalog", pipeline "kiosk", defined in the admin)
     path("legacy/status", views.legacy_status, name="legacy-status"),
     # Counters for the demo (a real partner has none).
     path("stats", views.stats, name="stats"),

@@ -67,7 +67,8 @@ def oauth_token(request: HttpRequest) -> JsonResponse:
     if not _secret_matches(store.OAUTH_CLIENTS.get(client_id or ""), client_secret):
         return _answer("oauth", 401, {"error": "invalid_client"}, {"WWW-Authenticate": 'Basic realm="partner"'})
     issued = store.issue("oauth", client_id or "")
-    body = {"access_token": issued.token, "token_type": "Bearer", "expires_in": issued.lifetime, "scope": "invoices"}
+    scope = request.POST.get("scope") or "invoices"
+    body = {"access_token": issued.token, "token_type": "Bearer", "expires_in": issued.lifetime, "scope": scope}
     return _answer("oauth", 200, body)
 
 
@@ -125,6 +126,10 @@ invoice = require_GET(
     _protected("invoices", "oauth", lambda ctx: {"invoice": ctx["number"], "customer": "ACME Corp", "amount": "120.00", "currency": "EUR"})
 )
 profile = require_GET(_protected("profile", "user", lambda ctx: {"user": ctx["subject"], "plan": "gold", "devices": 1}))
+contact = require_GET(
+    _protected("contacts", "oauth", lambda ctx: {"contact": ctx["number"], "name": "Ada Lovelace", "company": "ACME Corp"})
+)
+catalog = require_GET(_protected("catalog", "app", lambda ctx: {"app": ctx["subject"], "products": 3, "currency": "EUR"}))
 
 
 @require_GET

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from .exceptions import ConfigurationError
 from .hooks import AuthHookInterface
 from .masking import MASK, mask_secret
+from .paths import normalize_excluded_paths
 from .secrets import Secret
 
 if TYPE_CHECKING:
@@ -40,24 +41,6 @@ def _text(value: object, field: str) -> str:
     if "\r" in value or "\n" in value:
         raise ConfigurationError("must not contain line breaks", field=field)
     return value
-
-
-def _excluded_paths(paths: Iterable[str] | str) -> tuple[str, ...]:
-    """Normalise ``excluded_paths`` to ``("/health", ...)``.
-
-    A bare string is one path (``tuple("/health")`` would exclude ``"/"``, i.e. every
-    path, and silently switch authentication off); an empty entry is rejected for the
-    same reason. A missing leading slash is added and a trailing one dropped, so
-    ``"/public/"`` also excludes ``/public`` itself.
-    """
-    if isinstance(paths, str):
-        paths = (paths,)
-    normalized = []
-    for path in paths:
-        if not isinstance(path, str) or not path.strip() or "://" in path or "?" in path:
-            raise ConfigurationError(f"entries must be URL paths such as '/health', got {path!r}", field="excluded_paths")
-        normalized.append("/" + path.strip().strip("/"))
-    return tuple(normalized)
 
 
 class _StaticHeaderAuthHook(AuthHookInterface):
@@ -88,7 +71,7 @@ class BearerTokenAuthHook(_StaticHeaderAuthHook):
         if not isinstance(prefix, str) or "\r" in prefix or "\n" in prefix:
             raise ConfigurationError("must be a single-line string", field="prefix")
         self.prefix = prefix
-        self.excluded_paths = _excluded_paths(excluded_paths)
+        self.excluded_paths = normalize_excluded_paths(excluded_paths)
         self._headers = MappingProxyType({header_name: f"{prefix} {token}" if prefix else token})
 
     def __repr__(self) -> str:
@@ -117,7 +100,7 @@ class ApiKeyAuthHook(_StaticHeaderAuthHook):
         self._api_key = Secret(api_key)
         self.header_name = _text(header_name, "header_name")
         self.query_param = None if query_param is None else _text(query_param, "query_param")
-        self.excluded_paths = _excluded_paths(excluded_paths)
+        self.excluded_paths = normalize_excluded_paths(excluded_paths)
         self._headers = MappingProxyType({header_name: api_key})
         self._params = MappingProxyType({self.query_param: api_key}) if self.query_param is not None else None
 
@@ -146,7 +129,7 @@ class BasicAuthHook(_StaticHeaderAuthHook):
             password = password.reveal()
         if not isinstance(password, str):
             raise ConfigurationError("must be a string", field="password")
-        self.excluded_paths = _excluded_paths(excluded_paths)
+        self.excluded_paths = normalize_excluded_paths(excluded_paths)
         credentials = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._headers = MappingProxyType({"Authorization": f"Basic {credentials}"})
 
@@ -169,7 +152,7 @@ class CompositeAuthHook(AuthHookInterface):
             if not isinstance(hook, AuthHookInterface):
                 raise ConfigurationError(f"{type(hook).__name__} does not implement AuthHookInterface", field="hooks")
         self.hooks: tuple[AuthHookInterface, ...] = hooks
-        self.excluded_paths = _excluded_paths(excluded_paths)
+        self.excluded_paths = normalize_excluded_paths(excluded_paths)
 
     def should_authenticate(self, request: HttpRequest) -> bool:
         return super().should_authenticate(request) and any(hook.should_authenticate(request) for hook in self.hooks)

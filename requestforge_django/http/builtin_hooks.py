@@ -9,7 +9,7 @@ Metadata keys shared with other components:
 * ``"correlation_id"`` -- set by :class:`CorrelationIdHook`, included in log records.
 * ``"rate_limit"`` -- a :class:`RateLimitInfo` set by :class:`RateLimitResponseHook`.
 * ``"sensitive_headers"`` -- extra names (any iterable of str) the logging hooks mask for
-  this call; the client may seed it from ``HttpClientConfig.sensitive_headers`` and
+  this call; the client may pre-fill it from ``HttpClientConfig.sensitive_headers`` and
   :class:`AuthorizationHook` adds its header name when that name is not secret-looking.
 """
 
@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .exceptions import ConfigurationError
 from .hooks import ErrorHookInterface, RequestHookInterface, ResponseHookInterface
@@ -44,7 +44,8 @@ _logger = logging.getLogger(DEFAULT_LOGGER_NAME)
 #: Longest rendered body put in a log line; longer ones are cut (after masking).
 MAX_LOGGED_BODY_CHARS = 2048
 
-LoggerLike = logging.Logger | logging.LoggerAdapter
+# A string: ``LoggerAdapter`` is subscriptable at run time only from Python 3.11.
+LoggerLike: TypeAlias = "logging.Logger | logging.LoggerAdapter[logging.Logger]"
 
 
 def _resolve_logger(logger: LoggerLike | str | None) -> LoggerLike:

@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 
@@ -171,7 +171,7 @@ class HttpClient:
                 raise self._exhausted(context, error, response)
             if error is not None:
                 raise error
-            return self._run_response_hooks(response, context)
+            return self._run_response_hooks(cast(HttpResponse, response), context)  # no error: a response
         except Exception as exc:
             self._run_error_hooks(exc, context)
             raise

@@ -45,7 +45,7 @@ Which :class:`HttpClient` sends is decided per call, in this order:
    and shared by all instances and threads (an ``HttpClient`` is thread-safe, and
    sharing keeps its connections warm).
 
-``service_client`` is the same decorator under the seed's other name: resilience
+``service_client`` is the same decorator under a second name (an alias): resilience
 (retries, circuit breaker, rate limit) is part of the client's configuration here,
 not of the decorator.
 """
@@ -392,11 +392,11 @@ def _decorate(cls: C, binding: _Binding) -> C:
         if own_init is not None:
             own_init(self, *args, **kwargs)
         else:
-            super(cls, self).__init__(*args, **kwargs)
+            super(cls, self).__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     if own_init is not None:
         functools.update_wrapper(__init__, own_init)
-        del __init__.__wrapped__  # the signature below is the true one
+        del __init__.__wrapped__  # type: ignore[attr-defined]  # the signature below is the true one
         signature = inspect.signature(own_init)
     else:
         signature = inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
@@ -413,11 +413,11 @@ def _decorate(cls: C, binding: _Binding) -> C:
 
 def client_of(instance: Any) -> HttpClient:
     """The :class:`HttpClient` a declarative instance sends through now (injected, else the class binding)."""
-    injected = getattr(instance, "__dict__", {}).get(_INSTANCE_CLIENT)
+    injected: HttpClient | None = getattr(instance, "__dict__", {}).get(_INSTANCE_CLIENT)
     if injected is not None:
         return injected
     owner = type(instance)
-    binding = getattr(owner, _BINDING, None)
+    binding: _Binding | None = getattr(owner, _BINDING, None)
     if binding is None:
         raise ConfigurationError(
             f"{owner.__qualname__} is not decorated with @http_client; decorate it or pass client= to an instance", field="client"

@@ -132,6 +132,11 @@ def _chain_link(owner: HttpClientException, raw: BaseException | None) -> BaseEx
     return stand_in
 
 
+#: The interpreter's own ``__cause__`` / ``__context__`` slots, read and written by the properties below.
+_CAUSE_SLOT: Any = BaseException.__dict__["__cause__"]
+_CONTEXT_SLOT: Any = BaseException.__dict__["__context__"]
+
+
 class HttpClientException(Exception):
     """Base class of everything this library raises about an HTTP call."""
 
@@ -153,21 +158,21 @@ class HttpClientException(Exception):
     # The chain as every Python-level reader sees it (traceback, logging, Sentry, Django's
     # error page): foreign exceptions replaced by their stand-ins. ``raise ... from exc``
     # stores the raw exception in the interpreter's slot; these properties read through it.
-    @property  # type: ignore[override]
+    @property
     def __cause__(self) -> BaseException | None:
-        return _chain_link(self, BaseException.__cause__.__get__(self))  # type: ignore[attr-defined]
+        return _chain_link(self, _CAUSE_SLOT.__get__(self))
 
     @__cause__.setter
     def __cause__(self, value: BaseException | None) -> None:
-        BaseException.__cause__.__set__(self, value)  # type: ignore[attr-defined]
+        _CAUSE_SLOT.__set__(self, value)
 
-    @property  # type: ignore[override]
+    @property
     def __context__(self) -> BaseException | None:
-        return _chain_link(self, BaseException.__context__.__get__(self))  # type: ignore[attr-defined]
+        return _chain_link(self, _CONTEXT_SLOT.__get__(self))
 
     @__context__.setter
     def __context__(self, value: BaseException | None) -> None:
-        BaseException.__context__.__set__(self, value)  # type: ignore[attr-defined]
+        _CONTEXT_SLOT.__set__(self, value)
 
     def _where(self) -> str:
         if self.method and self.url:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
+from .paths import should_send_credentials
+
 if TYPE_CHECKING:
     from .messages import HttpRequest, HttpResponse, RequestContext
 
@@ -53,14 +55,12 @@ class AuthHookInterface(ABC):
     it returns ``True``, sends the request once more (and only once).
     """
 
-    #: Paths (prefixes, e.g. ``"/health"``) that are sent without credentials.
+    #: Paths (e.g. ``"/health"``: that path and everything below it) sent without credentials.
+    #: Normalised and matched by :mod:`.paths`, the one rule every hook shares.
     excluded_paths: tuple[str, ...] = ()
 
     def should_authenticate(self, request: HttpRequest) -> bool:
-        if not self.excluded_paths:
-            return True
-        path = _path_of(request.url)
-        return not any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.excluded_paths)
+        return should_send_credentials(request.url, self.excluded_paths)
 
     @abstractmethod
     def before_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
@@ -76,11 +76,3 @@ class AuthHookInterface(ABC):
     def invalidate_auth(self) -> None:
         """Forget cached credentials (no-op for static credentials)."""
         return None
-
-
-def _path_of(url: str) -> str:
-    if "://" in url:
-        rest = url.split("://", 1)[1]
-        slash = rest.find("/")
-        url = rest[slash:] if slash >= 0 else "/"
-    return url.split("?", 1)[0].split("#", 1)[0] or "/"

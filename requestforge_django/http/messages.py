@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
 
 from .exceptions import HttpStatusException, ResponseParseException
@@ -181,7 +181,7 @@ class HttpRequest:
         names = self.sensitive_names(sensitive_headers)
         url = self.url
         if self.params:
-            params = mask_mapping(dict(self.params), names) if mask else reveal_all(dict(self.params))
+            params: Any = mask_mapping(dict(self.params), names) if mask else reveal_all(dict(self.params))
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True, safe='*' if mask else '')}"
         if mask:
             url = mask_url(url, names)
@@ -209,7 +209,7 @@ class HttpRequest:
             self.method,
             mask_url(self.url, names),
             mask_headers(self.headers, names),
-            mask_mapping(dict(self.params), names) if self.params else self.params,
+            cast("Mapping[str, Any]", mask_mapping(dict(self.params), names)) if self.params else self.params,
             mask_mapping(self.json_data, names),
             mask_body(self.data, names),
             self.timeout,

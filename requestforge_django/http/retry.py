@@ -61,10 +61,10 @@ class RetryStrategyInterface(ABC):
 class NoRetryStrategy(RetryStrategyInterface):
     max_retries = 0
 
-    def should_retry(self, context, exception=None, response=None) -> bool:
+    def should_retry(self, context: RequestContext, exception: BaseException | None = None, response: HttpResponse | None = None) -> bool:
         return False
 
-    def get_delay(self, context, response=None) -> float:
+    def get_delay(self, context: RequestContext, response: HttpResponse | None = None) -> float:
         return 0.0
 
     def __repr__(self) -> str:
@@ -298,8 +298,8 @@ class CircuitBreakerRetryStrategy(RetryStrategyInterface):
         if not isinstance(self.inner, RetryStrategyInterface):
             raise ConfigurationError(f"must implement RetryStrategyInterface, got {self.inner!r}", field="inner")
 
-    @property  # type: ignore[override]
-    def max_retries(self) -> int:
+    @property
+    def max_retries(self) -> int:  # type: ignore[override]
         return self.inner.max_retries
 
     def should_retry(
@@ -323,7 +323,7 @@ class CircuitBreakerRetryStrategy(RetryStrategyInterface):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retry any callable with exponential backoff (seed 003's ``RetryPolicy``, synchronous).
+    """Retry any callable (not only an HTTP call) with exponential backoff, synchronously.
 
     For work that is not an :class:`HttpClient` call (a cache refresh, a token
     exchange done by hand). ``max_attempts`` counts the first try; delays are stored
@@ -345,7 +345,7 @@ class RetryPolicy:
         object.__setattr__(self, "base_delay", _seconds(self.base_delay, "base_delay"))
         if self.max_delay is not None:
             max_delay = _seconds(self.max_delay, "max_delay")
-            if max_delay < self.base_delay:
+            if max_delay < _seconds(self.base_delay, "base_delay"):
                 raise ConfigurationError(f"must be >= base_delay ({self.base_delay}), got {max_delay}", field="max_delay")
             object.__setattr__(self, "max_delay", max_delay)
         object.__setattr__(self, "retry_on", _exception_types(self.retry_on, "retry_on", allow_empty=False))

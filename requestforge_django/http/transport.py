@@ -201,7 +201,7 @@ class Transport:
         prepared.url = url
         prepared.headers = headers
         prepared.body = body
-        prepared._cookies = None
+        prepared._cookies = None  # type: ignore[attr-defined]
         prepared.hooks = {"response": []}
         return prepared, origin
 
@@ -265,7 +265,7 @@ class Transport:
         deadline = Deadline(total) if total is not None else None
         with deadline if deadline is not None else nullcontext():
             try:
-                raw = self._adapter_send(session, prepared, request, self._hop_timeout(timeout, deadline, request, prepared.url))
+                raw = self._adapter_send(session, prepared, request, self._hop_timeout(timeout, deadline, request, prepared.url or ""))
                 if deadline is not None:
                     deadline.attach(getattr(raw.raw, "connection", None))
                 if self._config.allow_redirects and raw.is_redirect:
@@ -274,13 +274,13 @@ class Transport:
                 if deadline is not None and deadline.expired:  # a cut read of a body without a length ends "cleanly"
                     raise self._deadline_exceeded(deadline, request, raw.url or prepared.url or "")
             except requests.exceptions.RequestException as exc:
-                raise self._failure(exc, request, getattr(exc.request, "url", None) or prepared.url, deadline) from exc
+                raise self._failure(exc, request, getattr(exc.request, "url", None) or prepared.url or "", deadline) from exc
             except HttpClientException:
                 raise
             except Exception as exc:
                 if deadline is None or not deadline.expired:
                     raise
-                raise self._failure(exc, request, prepared.url, deadline) from exc
+                raise self._failure(exc, request, prepared.url or "", deadline) from exc
         return HttpResponse(
             status_code=raw.status_code,
             headers=MappingProxyType(raw.headers),
@@ -292,15 +292,19 @@ class Transport:
             reason=raw.reason or "",
         )
 
-    def _adapter_send(
-        self, session: requests.Session, prepared: PreparedRequest, request: HttpRequest, timeout: Any
-    ) -> requests.Response:
+    def _adapter_send(self, session: requests.Session, prepared: PreparedRequest, request: HttpRequest, timeout: Any) -> requests.Response:
         """One hop on the wire; a local failure that ``requests`` leaves untyped becomes one of ours."""
         url = prepared.url or ""
         try:
             adapter = session.get_adapter(url)
-            options = {"verify": self._verify, "cert": self._config.client_cert, "proxies": self.proxies_for(url)}
-            return adapter.send(prepared, stream=self._limited, timeout=timeout, **options)
+            return adapter.send(
+                prepared,
+                stream=self._limited,
+                timeout=timeout,
+                verify=self._verify,
+                cert=self._config.client_cert,
+                proxies=self.proxies_for(url),
+            )
         except requests.exceptions.RequestException:
             raise
         except OSError as exc:  # requests checks the CA bundle and client certificate files itself, with a bare OSError
@@ -353,7 +357,7 @@ class Transport:
             chunks.append(chunk)
         content = b"".join(chunks)
         raw._content = content
-        raw._content_consumed = True
+        raw._content_consumed = True  # type: ignore[attr-defined]
         return content
 
     def _drain(self, raw: requests.Response, request: HttpRequest, deadline: Deadline | None) -> None:
@@ -489,7 +493,8 @@ def _resolve_location(current: str, location: str) -> str:
     if not parts.fragment and current_parts.fragment:
         parts = parts._replace(fragment=current_parts.fragment)
     url = urlunsplit(parts)
-    return to_native_string(urljoin(current, requote_uri(url)) if not parts.netloc else requote_uri(url))
+    resolved: str = to_native_string(urljoin(current, requote_uri(url)) if not parts.netloc else requote_uri(url))  # type: ignore[no-untyped-call]
+    return resolved
 
 
 def _redirect_method(status: int, method: str) -> str:

@@ -1,4 +1,9 @@
-"""``TokenAuthHook``: puts a :class:`TokenManager`'s token on requests and recovers from 401s.
+"""``TokenAuthHook``: puts a :class:`TokenManager`'s token on requests and recovers when it is rejected.
+
+A response rejects the token when its status is one of ``auth_error_statuses`` (401 by
+default) or, whatever its error status, when it carries a Bearer challenge with
+``error="invalid_token"`` (RFC 6750; e.g. django-oauth-toolkit answers a revoked token
+with 403 and that challenge). ``insufficient_scope`` and other errors are not rejections.
 
 The 401 path is where naive implementations stampede: when a token is revoked, every
 in-flight request gets a 401 at about the same time and each one "invalidates and
@@ -16,9 +21,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+from ..http.challenges import is_invalid_token
 from ..http.exceptions import AuthenticationException, ConfigurationError
 from ..http.hooks import AuthHookInterface
 from ..http.messages import HttpRequest, HttpResponse, RequestContext
+from ..http.paths import normalize_excluded_paths
 from .data import TokenData
 from .manager import TokenManager
 
@@ -28,7 +35,8 @@ class TokenAuthHook(AuthHookInterface):
 
     ``prefix`` defaults to the token's own type (``"Bearer"``); pass ``""`` to send the
     bare token (e.g. with ``header_name="X-Auth-Token"``). Responses with a status in
-    ``auth_error_statuses`` trigger one refresh and one resend by the client.
+    ``auth_error_statuses``, and error responses with a Bearer
+    ``error="invalid_token"`` challenge, trigger one refresh and one resend by the client.
     """
 
     def __init__(
@@ -51,7 +59,7 @@ class TokenAuthHook(AuthHookInterface):
         self.header_name = header_name
         self.prefix = prefix
         self.auth_error_statuses = statuses
-        self.excluded_paths = _normalize_paths(excluded_paths)
+        self.excluded_paths = normalize_excluded_paths(excluded_paths)
         self._sent = threading.local()
 
     @property
@@ -74,7 +82,10 @@ class TokenAuthHook(AuthHookInterface):
         return request.with_headers({self.header_name: self.header_value(token)}, sensitive=True)
 
     def is_auth_error(self, response: HttpResponse) -> bool:
-        return response.status_code in self.auth_error_statuses
+        """Whether ``response`` rejects the token: a listed status, or an error with ``error="invalid_token"``."""
+        if response.status_code in self.auth_error_statuses:
+            return True
+        return response.status_code >= 400 and is_invalid_token(response.headers)
 
     def refresh_auth(self) -> bool:
         """Replace the token this thread sent (single-flight); ``True``: resend the request.
@@ -92,16 +103,3 @@ class TokenAuthHook(AuthHookInterface):
 
     def __repr__(self) -> str:
         return f"TokenAuthHook(service_name={self._manager.service_name!r}, header_name={self.header_name!r})"
-
-
-def _normalize_paths(paths: Iterable[str] | str) -> tuple[str, ...]:
-    """``("/health", ...)``; a bare string is one path, never its characters (``"/"`` would exclude everything)."""
-    if isinstance(paths, str):
-        paths = (paths,)
-    result = []
-    for path in paths:
-        if not isinstance(path, str) or not path.strip() or "://" in path:
-            raise ConfigurationError(f"entries must be URL paths such as '/health', got {path!r}", field="excluded_paths")
-        path = path.strip()
-        result.append(path if path.startswith("/") else f"/{path}")
-    return tuple(result)

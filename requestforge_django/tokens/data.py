@@ -87,6 +87,10 @@ class TokenData:
     ``expires_at`` is timezone-aware UTC, or ``None`` for a token that never expires.
     ``extra`` holds the other response fields (read-only); it does not take part in
     equality, so two copies of the same token compare equal however they were stored.
+    ``credential_version`` names the version of the admin-edited credential whose secret
+    obtained the token (``None`` for tokens not obtained with one); the Django layer
+    serves a token only while that version is the current one (see
+    :mod:`requestforge_django.fencing`). It does not take part in equality either.
     """
 
     access_token: str
@@ -96,6 +100,7 @@ class TokenData:
     scope: str | None = None
     obtained_at: datetime = field(default_factory=system_clock)
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False)
+    credential_version: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.access_token, str) or not self.access_token:
@@ -104,6 +109,7 @@ class TokenData:
             raise TypeError(f"token_type must be a string, got {type(self.token_type).__name__}")
         _optional_text(self.refresh_token, "refresh_token")
         _optional_text(self.scope, "scope")
+        _optional_text(self.credential_version, "credential_version")
         object.__setattr__(self, "obtained_at", _aware_utc(self.obtained_at, "obtained_at"))
         if self.expires_at is not None:
             object.__setattr__(self, "expires_at", _aware_utc(self.expires_at, "expires_at"))
@@ -174,7 +180,7 @@ class TokenData:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe plain data (ISO-8601 datetimes); :meth:`from_dict` reads it back."""
-        return {
+        data: dict[str, Any] = {
             "access_token": self.access_token,
             "token_type": self.token_type,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
@@ -183,6 +189,9 @@ class TokenData:
             "obtained_at": self.obtained_at.isoformat(),
             "extra": dict(self.extra),
         }
+        if self.credential_version is not None:
+            data["credential_version"] = self.credential_version
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TokenData:
@@ -204,8 +213,9 @@ class TokenData:
                 expires_at=_parse_instant(data.get("expires_at"), "expires_at"),
                 refresh_token=data.get("refresh_token"),
                 scope=data.get("scope"),
-                obtained_at=_parse_instant(obtained_raw, "obtained_at") if obtained_raw is not None else system_clock(),
+                obtained_at=_parse_instant(obtained_raw, "obtained_at") or system_clock(),
                 extra=extra,
+                credential_version=data.get("credential_version"),
             )
         except KeyError as exc:
             raise ValueError(f"token data lacks {exc.args[0]!r}") from None

@@ -1,6 +1,6 @@
 """HTTP pipeline steps: fetch a token from a response header or from a JSON body.
 
-:class:`BaseHttpTokenFetcher` builds the request (with the seed's extension points
+:class:`BaseHttpTokenFetcher` builds the request (with the extension points subclasses override
 ``_build_request_headers(context)``, ``_build_request_data``, ``_build_request_json``
 and ``_build_request_params``), sends it with its own client, and leaves extracting
 the token to a subclass. Values may contain templates such as ``"{device_token}"``
@@ -116,12 +116,15 @@ class BaseHttpTokenFetcher(TokenFetcherInterface):
                 raise ValueError(f"step {name!r}: {label} must be a positive number, got {value!r}")
         self.timeout = float(timeout)
         self.deadline = float(deadline) if deadline is not None else self.timeout
-        compile_kw = {"owner": name, "allowed": self.depends_on}
-        self._headers = _protect(compile_value(dict(request_headers or {}), where="request_headers", **compile_kw))
+
+        def compiled(value: Any, where: str) -> Any:
+            return compile_value(value, owner=name, allowed=self.depends_on, where=where)
+
+        self._headers = _protect(compiled(dict(request_headers or {}), "request_headers"))
         # A body given as an encoded string is masked whole: it may hold any field.
-        self._data = _protect(compile_value(request_data, where="request_data", **compile_kw), isinstance(request_data, str))
-        self._json = _protect(compile_value(request_json, where="request_json", **compile_kw))
-        self._params = _protect(compile_value(dict(request_params or {}), where="request_params", **compile_kw))
+        self._data = _protect(compiled(request_data, "request_data"), isinstance(request_data, str))
+        self._json = _protect(compiled(request_json, "request_json"))
+        self._params = _protect(compiled(dict(request_params or {}), "request_params"))
         self._owns_client = http_client is None
         self._http = http_client or build_token_client(
             self.timeout, f"token-step:{name}", endpoint=self.url, deadline=self.deadline, max_response_bytes=max_response_bytes

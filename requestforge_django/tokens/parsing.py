@@ -217,7 +217,7 @@ def token_from_header(
         expires_at=now + timedelta(seconds=lifetime) if lifetime is not None else None,
         obtained_at=now,
     )
-    problem: str | None = None
+    problem = None
     try:
         validate_token(token)
     except AuthenticationException as exc:
@@ -358,5 +358,5 @@ def _clean(value: Any, secrets: Secrets, limit: int) -> str | None:
     """A quotable server-sent string: text only, sent values scrubbed, length capped."""
     if not isinstance(value, str) or not value:
         return None
-    value = " ".join(scrub(value, secrets).split())
-    return value if len(value) <= limit else value[: limit - 3] + "..."
+    cleaned: str = " ".join(scrub(value, secrets).split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."

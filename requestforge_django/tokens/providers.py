@@ -50,7 +50,9 @@ from .parsing import redirect_error, sent_values, token_from_response, transport
 
 AUTH_METHODS = ("client_secret_post", "client_secret_basic")
 
-#: Default per-read timeout (seconds) of a token request.
+#: Default per-read timeout (seconds) of a token request: of providers built directly and of
+#: pipeline steps without ``TIMEOUT``. The registry gives an OAuth client's provider that
+#: client's ``AUTH["TOKEN_TIMEOUT"]`` or ``TIMEOUT`` (``registry.token_request_timeout``).
 DEFAULT_TOKEN_TIMEOUT: float = 10.0
 
 #: Default cap on a token answer's size (``TOKEN_MAX_BYTES``): 1 MiB.

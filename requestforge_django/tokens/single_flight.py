@@ -48,6 +48,12 @@ is never sent again. Tokens are stored with ``ttl`` = seconds until expiry plus
 
 The lock-free read and the lease give the guarantees; the in-process flight is an
 optimisation that keeps the threads of one process from competing for the lease.
+A thread that receives another thread's token (a flight's result) without reading the
+storage serves it only if the storage :meth:`~.storage.TokenStorageInterface.admits` it,
+and a storage may keep a token in this memory for less than ``local_ttl``, or not at all
+(:meth:`~.storage.TokenStorageInterface.memory_allowance`): the Django layer's
+credential fence uses both so that no token of an older credential version is served
+once a change has committed.
 """
 
 from __future__ import annotations
@@ -166,7 +172,7 @@ class SingleFlightTokenCache:
         self._ahead_not_before: dict[str, datetime] = {}
         self._local_ttl = timedelta(seconds=local_ttl)
         self._run_renewal = run_renewal or _in_background
-        self._recent: dict[str, tuple[TokenData, datetime]] = {}
+        self._recent: dict[str, tuple[TokenData, datetime]] = {}  # key -> (token, served from memory until)
 
     # -- configuration ---------------------------------------------------------------
 
@@ -220,9 +226,9 @@ class SingleFlightTokenCache:
         now = self._clock()
         recent = self._recent.get(key)
         if recent is not None:
-            token, read_at = recent
-            if now - read_at < self._local_ttl and not token.is_expiring(0.0, now) and not self.is_due(token, now):
-                return token
+            remembered, until = recent
+            if now < until and not remembered.is_expiring(0.0, now) and not self.is_due(remembered, now):
+                return remembered
         token = self._storage.get(key)
         if token is not None and not token.is_expiring(0.0, now):
             if not self.is_due(token, now):
@@ -311,9 +317,21 @@ class SingleFlightTokenCache:
     # -- internals -----------------------------------------------------------------------
 
     def _remember(self, key: str, token: TokenData, now: datetime | None = None) -> TokenData:
-        """Keep ``token`` as this process's recent read of ``key`` (see the module doc)."""
+        """Keep ``token`` as this process's recent read of ``key`` (see the module doc).
+
+        ``now`` is when the read began (default: now). The storage may shorten the
+        memory (:meth:`~.storage.TokenStorageInterface.memory_allowance`), down to not
+        keeping the token at all.
+        """
         if self._local_ttl:
-            self._recent[key] = (token, now if now is not None else self._clock())
+            until = (now if now is not None else self._clock()) + self._local_ttl
+            allowance = self._storage.memory_allowance(token)
+            if allowance is not None:
+                until = min(until, self._clock() + timedelta(seconds=allowance))
+            if allowance is None or allowance > 0:
+                self._recent[key] = (token, until)
+            else:
+                self._recent.pop(key, None)
         return token
 
     def _forget(self, key: str) -> None:
@@ -337,7 +355,7 @@ class SingleFlightTokenCache:
             flight: Future[_Outcome] = Future()
             self._flights[key] = flight
         self._run_renewal(lambda: self._renew(key, fetch, current, flight))
-        if flight.done() and flight.exception() is None:
+        if flight.done() and flight.exception() is None and self._storage.admits(flight.result().token):
             return flight.result().token  # a synchronous runner already has the answer
         return current
 
@@ -425,7 +443,8 @@ class SingleFlightTokenCache:
                 raise AuthenticationException(
                     f"Timed out waiting for another thread to fetch token {key!r}", service_name=service_name, step=step
                 ) from None
-            if accept(outcome.token, self._clock()) or (outcome.fetched and not forced):
+            usable = accept(outcome.token, self._clock()) or (outcome.fetched and not forced)
+            if usable and self._storage.admits(outcome.token):
                 # A token fetched for us is used even if its lifetime is zero: fetching again would loop.
                 return outcome.token
             # The flight produced something we cannot use (e.g. it was a refresh-ahead that

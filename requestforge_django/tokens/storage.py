@@ -49,6 +49,26 @@ class TokenStorageInterface(ABC):
     def exists(self, key: str) -> bool:
         return self.get(key) is not None
 
+    def admits(self, token: TokenData) -> bool:
+        """Whether ``token``, handed over by another thread's fetch, may still be served by this thread.
+
+        A thread waiting for another thread's fetch receives that token without reading
+        the storage; a storage that may refuse to serve a stored token (the Django
+        layer's credential fence) says here whether it would serve this one, judged by
+        what this thread last read. Default: yes.
+        """
+        return True
+
+    def memory_allowance(self, token: TokenData) -> float | None:
+        """For how many more seconds this thread may serve ``token`` from process memory without reading again.
+
+        Asked right after a token was read, stored or handed over; ``None`` (the
+        default) leaves it to the cache's ``local_ttl``, ``0`` forbids keeping it. A
+        storage that may stop serving a token it holds (the Django layer's credential
+        fence) bounds how long another process's copy can outlive that decision.
+        """
+        return None
+
     def lock(self, key: str, timeout: float) -> TokenLock | None:
         """A cross-process lease for ``key``, or ``None`` if this storage is private to one process.
 

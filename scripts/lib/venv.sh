@@ -68,3 +68,4 @@ use_venv() {
         venv_pip -q --upgrade "pip>=25.1"
     fi
 }
+

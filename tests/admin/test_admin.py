@@ -207,6 +207,17 @@ def test_a_secret_cannot_be_saved_without_keys(admin_client: Client, settings: A
     assert admin_client.post(url("credential", "add"), credential_data()).status_code == 302  # no secret: fine
 
 
+def test_the_credential_form_labels_are_capitalised_alike(admin_client: Client) -> None:
+    credential = Credential.objects.create(name="erp", client_id="erp-app", client_secret=SECRET)
+    html = admin_client.get(url("credential", "change", credential.pk)).content.decode()
+    labels = [html_lib.unescape(text).strip() for text in re.findall(r"<label[^>]*>([^<]+)</label>", html)]
+    for expected in ("Client id:", "Client secret:", "Password:", "API key:", "Bearer token:", "Allowed origins:", "Clear client secret"):
+        assert expected in labels, labels
+    assert [label for label in labels if not label[0].isupper()] == []
+    list_html = admin_client.get(url("credential", "changelist")).content.decode()
+    assert all(f"<span>{header}</span>" in list_html for header in ("Client secret", "Password", "API key", "Bearer token")), list_html
+
+
 def test_the_form_has_no_initial_secret_values() -> None:
     credential = Credential.objects.create(name="erp", client_secret=SECRET)
     form = CredentialForm(instance=credential)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from datetime import timezone
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from requestforge_django import get_client, get_pipeline, get_token_manager
+from requestforge_django.status import token_statuses
 from tests.django.settings_factory import requestforge_setting
 from tests.support.token_server import PROTECTED_PATH, TOKEN_PATH, TokenServer
 
@@ -61,6 +64,22 @@ class TestStatus:
         assert billing["token"].endswith("****") and billing["last_obtained_at"]
         assert rows[1]["cached"] is False
         assert get_token_manager("billing").peek_token().access_token not in json.dumps(rows)
+
+    def test_times_are_utc_and_say_so(self, configured: TokenServer, settings: Any) -> None:
+        settings.TIME_ZONE = "Asia/Tokyo"  # UTC+9 all year: a local time would read nine hours off
+        get_client("billing").get(PROTECTED_PATH)
+        run("requestforge_invalidate", "billing")
+        configured.fail_with(503, path=TOKEN_PATH)
+        with pytest.raises(CommandError):
+            run("requestforge_warm", "billing")
+        (status,) = token_statuses(["billing"])
+        assert status.last_obtained_at is not None and status.last_error_at is not None
+        line = next(line for line in run("requestforge_status", "billing").splitlines() if line.startswith("billing "))
+        obtained = status.last_obtained_at.astimezone(timezone.utc)
+        failed = status.last_error_at.astimezone(timezone.utc)
+        assert f"  {obtained:%Y-%m-%d %H:%M:%S} UTC  " in line
+        assert f"  {failed:%Y-%m-%d %H:%M:%S} UTC: " in line and "503" in line
+        assert len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\b", line)) == 2
 
     def test_unknown_name_exits_non_zero(self, configured: TokenServer) -> None:
         with pytest.raises(CommandError, match=r"No client or pipeline named 'biling'.*'billing'"):

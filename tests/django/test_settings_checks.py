@@ -696,7 +696,6 @@ def test_w005_plain_http_for_credentials_except_loopback() -> None:
     assert "requestforge.W005" not in ids(with_client("billing", {"BASE_URL": "http://b.example.com"}))
 
 
-
 def test_w006_warm_interval_longer_than_the_refresh_window() -> None:
     auth = {"TYPE": "client_credentials", "TOKEN_URL": "https://auth.example.com/token", "CLIENT_ID": "id", "CLIENT_SECRET": SECRET}
     client = {"BASE_URL": "https://b.example.com", "AUTH": auth}
@@ -713,6 +712,7 @@ def test_w006_warm_interval_longer_than_the_refresh_window() -> None:
     assert "requestforge.W006" not in ids(with_client("billing", client, WARM_INTERVAL=10, REFRESH_AHEAD=60))
     # Without token-backed clients there is nothing to warm, so nothing to warn about.
     assert "requestforge.W006" not in ids(with_client("public", {"BASE_URL": "https://b.example.com"}, WARM_INTERVAL=600))
+
 
 # -- secrets never appear -----------------------------------------------------------------------
 

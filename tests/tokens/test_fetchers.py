@@ -166,7 +166,7 @@ class TestTemplates:
         with pytest.raises(ValueError, match="step 'app'"):
             BodyTokenFetcher("app", BASE, "/t", request_headers={"X": value}, depends_on=("dev",))
 
-    def test_seed_style_subclass_extension_point(self, mocked):
+    def test_a_subclass_overrides_the_documented_extension_points(self, mocked):
         mocked.post(f"{BASE}/token", json={"access_token": "u"})
 
         class UserTokenFetcher(BodyTokenFetcher):

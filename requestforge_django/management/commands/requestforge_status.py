@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         if not rows:
             self.stdout.write("No clients or pipelines are defined.")
             return
-        table = [("NAME", "SOURCE", "AUTH", "TOKEN", "EXPIRES IN", "LAST OBTAINED", "LAST ERROR")]
+        table: list[tuple[str, ...]] = [("NAME", "SOURCE", "AUTH", "TOKEN", "EXPIRES IN", "LAST OBTAINED", "LAST ERROR")]
         table.extend(_cells(row) for row in rows)
         widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
         for line in table:
@@ -34,15 +35,23 @@ class Command(BaseCommand):
 
 
 def _cells(row: TokenStatus) -> tuple[str, ...]:
-    if row.error:
-        token = f"unreadable ({row.error})"
+    token: str | None
+    if row.problem:
+        token = row.problem
+    elif row.error:
+        token = f"cache unreadable ({row.error})"
     elif not row.uses_tokens or row.auth == "pipeline":
         token = "static credentials" if row.auth not in ("none", "pipeline") else "via pipeline" if row.auth == "pipeline" else "no auth"
     else:
         token = row.token if row.cached else "not cached"
-    obtained = row.last_obtained_at.strftime("%Y-%m-%d %H:%M:%S") if row.last_obtained_at else "-"
-    error = f"{row.last_error_at:%Y-%m-%d %H:%M:%S} {row.last_error}" if row.last_error and row.last_error_at else "-"
+    obtained = _utc(row.last_obtained_at) if row.last_obtained_at else "-"
+    error = f"{_utc(row.last_error_at)}: {row.last_error}" if row.last_error and row.last_error_at else "-"
     return (row.label, row.source, row.auth, token or "-", format_seconds(row.expires_in), obtained, error)
+
+
+def _utc(moment: datetime) -> str:
+    """``"2026-11-21 16:38:01 UTC"``: whatever the project's TIME_ZONE, so two machines' outputs compare."""
+    return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _dumps(value: Any) -> str:

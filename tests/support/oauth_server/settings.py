@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+import django
+
 SECRET_KEY = os.environ["OAUTH_SERVER_SECRET_KEY"]
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
@@ -21,13 +23,15 @@ TIME_ZONE = "UTC"
 INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes", "oauth2_provider"]
 MIDDLEWARE = ["tests.support.oauth_server.views.TokenRequestRecorder"]
 ROOT_URLCONF = "tests.support.oauth_server.urls"
+_SQLITE_WRITE_LOCK = {"transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"} if django.VERSION >= (5, 1) else {}
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ["OAUTH_SERVER_DB"],
         # Concurrent token requests write (rotation revokes and re-issues): take the write
         # lock at BEGIN and wait for it, instead of failing with "database is locked".
-        "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+        # (Both options are Django 5.1+; Django 4.2 waits on the lock with ``timeout`` only.)
+        "OPTIONS": {"timeout": 30, **_SQLITE_WRITE_LOCK},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -17,10 +17,10 @@ from ...calls import Round, run_round
 
 
 class Command(BaseCommand):
-    help = "Call the three partner APIs through get_client(...) and show the answers and the token fetches they caused."
+    help = "Make the demo page's calls through get_client(...) and show the answers and the token fetches they caused."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--rounds", type=int, default=2, help="rounds of three calls (default 2)")
+        parser.add_argument("--rounds", type=int, default=2, help="rounds of calls, one per client (default 2)")
         parser.add_argument("--pause", type=float, default=0.0, help="seconds between rounds")
         parser.add_argument("--json", action="store_true", help="print one JSON object per round")
 
