@@ -17,6 +17,7 @@ from requestforge_django.checks import CHECK_TAG
 from requestforge_django.checks_encryption import check_definition_names, check_encryption_keys, register_encryption_checks
 from requestforge_django.models import ClientDefinition, Credential, PipelineDefinition
 from tests.admin.conftest import KEY_A
+from tests.support.app_tables import without_app_tables
 
 CREDENTIAL_CLIENT = {"BASE_URL": "https://erp.example.com", "AUTH": {"TYPE": "bearer", "CREDENTIAL": "erp-prod"}}
 
@@ -102,22 +103,12 @@ def test_e031_a_name_defined_in_settings_and_in_the_database() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_e031_and_e009_tolerate_missing_tables() -> None:
     """Before ``migrate``: the tables do not exist, so nothing is stored and nothing is reported."""
-    from django.db import connection
 
-    with connection.schema_editor() as editor:
-        editor.delete_model(ClientDefinition)
-        editor.delete_model(PipelineDefinition.steps.rel.related_model)
-        editor.delete_model(PipelineDefinition)
-        editor.delete_model(Credential)
-    try:
-        with override_settings(REQUESTFORGE={"CLIENTS": {"erp": {"BASE_URL": "https://erp.example.com"}}, "PIPELINES": {}}):
-            assert run(["default"]) == []
-    finally:
-        with connection.schema_editor() as editor:
-            editor.create_model(Credential)
-            editor.create_model(PipelineDefinition)
-            editor.create_model(PipelineDefinition.steps.rel.related_model)
-            editor.create_model(ClientDefinition)
+    with (
+        without_app_tables(),
+        override_settings(REQUESTFORGE={"CLIENTS": {"erp": {"BASE_URL": "https://erp.example.com"}}, "PIPELINES": {}}),
+    ):
+        assert run(["default"]) == []
 
 
 def test_register_is_idempotent_and_tags_the_checks() -> None:

@@ -19,8 +19,9 @@ from django.test import override_settings
 
 from requestforge_django.checks import CHECK_TAG
 from requestforge_django.http.exceptions import ConfigurationError
-from requestforge_django.models import ClientDefinition, Credential, PipelineDefinition
+from requestforge_django.models import ClientDefinition, Credential
 from requestforge_django.registry import get_client
+from tests.support.app_tables import without_app_tables
 
 KEY = "pmIUQnmBvqvM_VrE6S4HdmWZNuhK8fKOEEIIQHMSrqk="  # the tests-only key of tests/settings.py
 W008 = "requestforge.W008"
@@ -117,22 +118,9 @@ def test_w008_reports_an_active_client_definition_whose_credential_is_inactive()
 @pytest.mark.django_db(transaction=True)
 def test_w008_is_silent_before_migrate_so_migrate_can_run() -> None:
     """No credential table yet: nothing can be looked up, and ``migrate`` (which runs the database checks) must not be blocked."""
-    from django.db import connection
 
-    with connection.schema_editor() as editor:
-        editor.delete_model(ClientDefinition)
-        editor.delete_model(PipelineDefinition.steps.rel.related_model)
-        editor.delete_model(PipelineDefinition)
-        editor.delete_model(Credential)
-    try:
-        with override_settings(REQUESTFORGE={"ENCRYPTION_KEYS": [KEY], "CLIENTS": SETTINGS_CLIENTS}):
-            assert messages_with(W008, databases=["default"]) == []
-    finally:
-        with connection.schema_editor() as editor:
-            editor.create_model(Credential)
-            editor.create_model(PipelineDefinition)
-            editor.create_model(PipelineDefinition.steps.rel.related_model)
-            editor.create_model(ClientDefinition)
+    with without_app_tables(), override_settings(REQUESTFORGE={"ENCRYPTION_KEYS": [KEY], "CLIENTS": SETTINGS_CLIENTS}):
+        assert messages_with(W008, databases=["default"]) == []
 
 
 # -- requestforge.E009 for empty keys ------------------------------------------------------------

@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.test import SimpleTestCase, override_settings
 
 from requestforge_django import models
-from requestforge_django.models import ClientDefinition, Credential, PipelineDefinition
 from requestforge_django.registry import get_client, registry
+from tests.support.app_tables import without_app_tables
 
 SETTING = {"CLIENTS": {"plain": {"BASE_URL": "https://plain.example.com"}}}
 LOGGER = "requestforge_django"
@@ -81,20 +81,8 @@ def test_an_unexpected_error_still_warns(caplog: pytest.LogCaptureFixture, monke
 @pytest.mark.django_db(transaction=True)
 def test_tables_not_migrated_yet_are_quiet(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER)
-    with connection.schema_editor() as editor:
-        editor.delete_model(ClientDefinition)
-        editor.delete_model(PipelineDefinition.steps.rel.related_model)
-        editor.delete_model(PipelineDefinition)
-        editor.delete_model(Credential)
-    try:
-        with override_settings(REQUESTFORGE=SETTING):
-            get_client("plain")
-    finally:
-        with connection.schema_editor() as editor:
-            editor.create_model(Credential)
-            editor.create_model(PipelineDefinition)
-            editor.create_model(PipelineDefinition.steps.rel.related_model)
-            editor.create_model(ClientDefinition)
+    with without_app_tables(), override_settings(REQUESTFORGE=SETTING):
+        get_client("plain")
     records = definition_records(caplog)
     assert [r.levelno for r in records] == [logging.DEBUG], [r.getMessage() for r in records]
     assert "does not exist yet; run migrate" in records[0].getMessage()
