@@ -77,7 +77,7 @@ def static_bearer_client(base_url: str) -> HttpClient:
 
 def run_with_redis_tokens(rounds: int, count: int) -> float:
     from benchmarks._support import REDIS_ALIAS, RedisServer, TokenServer, configure_django
-    from requestforge_django.cache import DjangoCacheTokenStorage
+    from requestforge_django.shared.token_storage import DjangoCacheTokenStorage
     from requestforge_django.tokens import ClientCredentialsTokenProvider, TokenManager
     from tests.support.token_server import TOKEN_PATH
 

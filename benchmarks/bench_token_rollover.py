@@ -46,14 +46,18 @@ def main(argv: list[str] | None = None) -> int:
         configure_django(redis_server.url)
         flush_redis(redis_server.url)
 
-        from requestforge_django.cache import DjangoCacheTokenStorage
         from requestforge_django.http.client import HttpClient
         from requestforge_django.http.config import HttpClientConfigBuilder
+        from requestforge_django.shared.token_storage import DjangoCacheTokenStorage
         from requestforge_django.tokens.auth_hook import TokenAuthHook
         from requestforge_django.tokens.manager import TokenManager
         from requestforge_django.tokens.providers import ClientCredentialsTokenProvider
 
-        provider = ClientCredentialsTokenProvider(server.token_url, CLIENT_ID, CLIENT_SECRET, timeout=10.0)
+        # 4 s tokens are below the library's default minimum lifetime (5 s): lowered on purpose,
+        # so a rollover happens every few seconds of the run.
+        provider = ClientCredentialsTokenProvider(
+            server.token_url, CLIENT_ID, CLIENT_SECRET, timeout=10.0, min_lifetime=min(args.expires_in, 1.0)
+        )
         manager = TokenManager(
             provider,
             DjangoCacheTokenStorage(REDIS_ALIAS),

@@ -89,7 +89,7 @@ _EXPORTS: dict[str, str] = {
         ],
         "requestforge_django.tokens",
     ),
-    "DjangoCacheTokenStorage": "requestforge_django.cache",
+    "DjangoCacheTokenStorage": "requestforge_django.shared",
     **dict.fromkeys(["get_client", "get_pipeline", "get_token_manager", "UnknownNameError"], "requestforge_django.registry"),
 }
 

@@ -31,14 +31,12 @@ class RequestforgeConfig(AppConfig):
         from django.core.signals import setting_changed
 
         from .checks import register_checks
-        from .checks_encryption import register_encryption_checks
-        from .conf import reload_requestforge_settings
         from .http.declarative import set_client_resolver
         from .receivers import connect_model_receivers
         from .registry import get_client
+        from .setting.conf import reload_requestforge_settings
 
         register_checks()
-        register_encryption_checks()
         connect_model_receivers()  # saving a credential or definition invalidates its tokens everywhere
         setting_changed.connect(reload_requestforge_settings, dispatch_uid=SETTINGS_RELOAD_UID)
         # Declarative clients bound by name (``@http_client("billing")``) resolve through the registry.

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BEAT_ENTRY_NAME", "REFRESH_TASK", "WARM_TASK", "beat_schedule"]
+__all__ = ["BEAT_ENTRY_NAME", "REFRESH_TASK", "beat_schedule"]
 
 BEAT_ENTRY_NAME = "requestforge-refresh-due-tokens"
 REFRESH_TASK = "requestforge_django.tasks.refresh_due_tokens"
-WARM_TASK = "requestforge_django.tasks.warm_token"
 
 
 def beat_schedule(interval: float | None = None, *, name: str = BEAT_ENTRY_NAME, queue: str | None = None) -> dict[str, dict[str, Any]]:
@@ -32,7 +31,7 @@ def beat_schedule(interval: float | None = None, *, name: str = BEAT_ENTRY_NAME,
     instead of piling up behind the next one.
     """
     if interval is None:
-        from .conf import requestforge_settings
+        from .setting.conf import requestforge_settings
 
         interval = float(requestforge_settings.spec.warm_interval)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:

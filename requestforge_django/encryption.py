@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import requestforge_settings
+from .setting.conf import requestforge_settings
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
@@ -39,14 +39,12 @@ __all__ = [
     "EncryptionError",
     "EncryptionKeysMissing",
     "InvalidEncryptionKey",
-    "current_fingerprints",
     "decrypt",
     "encrypt",
     "ensure_keys",
     "fingerprint",
     "generate_key",
     "reset",
-    "rotate",
 ]
 
 #: A shell command printing a new key (also in check hints and error messages).
@@ -174,14 +172,6 @@ def ensure_keys() -> tuple[str, ...]:
     return _get()[1]
 
 
-def current_fingerprints() -> tuple[str, ...]:
-    """Fingerprints of the configured keys, or ``()`` when they are missing or invalid (for messages)."""
-    try:
-        return ensure_keys()
-    except (EncryptionError, ImproperlyConfigured):
-        return ()
-
-
 def encrypt(plaintext: str) -> str:
     """Fernet ciphertext of ``plaintext`` with the first key (a new random IV each time)."""
     multi, _ = _get()
@@ -197,8 +187,3 @@ def decrypt(ciphertext: str, *, model: str | None = None, pk: Any = None, field:
         return multi.decrypt(ciphertext.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError, ValueError, TypeError):
         raise DecryptionError(model, pk, field, fingerprints) from None
-
-
-def rotate(ciphertext: str, *, model: str | None = None, pk: Any = None, field: str | None = None) -> str:
-    """``ciphertext`` re-encrypted with the first key; raises :class:`DecryptionError` if no key decrypts it."""
-    return encrypt(decrypt(ciphertext, model=model, pk=pk, field=field))

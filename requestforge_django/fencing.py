@@ -67,9 +67,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.cache import caches
 
-from .cache import DjangoCacheTokenStorage, TokenStorageError
 from .http.exceptions import AuthenticationException, ConfigurationError
-from .token_events import SignalTokenObserver, describe_error
+from .shared.errors import TokenStorageError
+from .shared.status_records import SignalTokenObserver, describe_error
+from .shared.token_storage import DjangoCacheTokenStorage
 from .tokens.data import TokenData
 from .tokens.interfaces import TokenProviderInterface
 from .tokens.observer import notify
@@ -77,7 +78,7 @@ from .tokens.storage import TokenLock, TokenStorageInterface
 
 if TYPE_CHECKING:
     from .registry import Definitions
-    from .specs import SettingsSpec
+    from .setting.specs import SettingsSpec
 
 logger = logging.getLogger("requestforge_django")
 
@@ -158,7 +159,7 @@ def publish_credential_versions(names: Iterable[str], settings: SettingsSpec | N
     database (see the module doc). Returns what was published, by name.
     """
     if settings is None:
-        from .conf import requestforge_settings
+        from .setting.conf import requestforge_settings
 
         settings = requestforge_settings.spec
     published: dict[str, str] = {}
@@ -189,7 +190,7 @@ def prepare_credential_change(names: Iterable[str], settings: SettingsSpec | Non
     published (or the credential is already gone or changing). Returns the seconds waited.
     """
     if settings is None:
-        from .conf import requestforge_settings
+        from .setting.conf import requestforge_settings
 
         settings = requestforge_settings.spec
     marked = False

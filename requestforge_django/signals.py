@@ -1,7 +1,7 @@
 """Signals about the token lifecycle, for metrics, audit logs and alerting.
 
 The registry's token observer sends them (``sender`` is
-:class:`~requestforge_django.token_events.SignalTokenObserver`; the ``name`` kwarg says
+:class:`~requestforge_django.shared.SignalTokenObserver`; the ``name`` kwarg says
 which client or pipeline); this module only defines them so that receivers can be connected
 without importing anything heavy. They are sent in the process where the event
 happened: a refresh done by a Celery worker is signalled in that worker.

@@ -3,7 +3,7 @@
 One row per client and per pipeline step, read from the shared cache without
 fetching anything: whether a token is cached, when it expires, a masked prefix of it
 (enough to tell two tokens apart, never enough to use one), and the last fetch and
-last error any process recorded (:mod:`requestforge_django.token_events`).
+last error any process recorded (:mod:`requestforge_django.shared.status_records`).
 """
 
 from __future__ import annotations
@@ -11,15 +11,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
+from enum import Enum
 from typing import Any
 
 from .fencing import GONE, current_credential_version
 from .http.masking import mask_secret
 from .registry import Definitions, Registry, UnknownNameError, registry
-from .token_events import TokenEventRecord, describe_error, read_status
+from .shared.status_records import TokenEventRecord, describe_error, read_status
 from .tokens.data import TokenData
 
-__all__ = ["TokenStatus", "format_seconds", "token_statuses"]
+__all__ = ["TokenState", "TokenStatus", "describe_expiry", "format_duration", "token_statuses"]
+
+
+class TokenState(str, Enum):
+    """What a status row's token is, in one word: the same on the admin page, in the commands and in ``--json``."""
+
+    CACHED = "cached"  #: a valid token is in the shared cache
+    EXPIRED = "expired"  #: the cached token has expired (the next call fetches)
+    MISSING = "missing"  #: no token is cached (the next call fetches)
+    ERROR = "error"  #: the cache cannot be read, or the client cannot be built (``error`` / ``problem`` says why)
+    STATIC = "static"  #: static credentials or no auth: there is no token
+    PIPELINE = "pipeline"  #: a client authenticated by a pipeline: see the pipeline's step rows
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -54,9 +69,49 @@ class TokenStatus:
     def label(self) -> str:
         return f"{self.name}/{self.step}" if self.step else self.name
 
+    @property
+    def state(self) -> TokenState:
+        """The row's :class:`TokenState`."""
+        if self.problem or self.error:
+            return TokenState.ERROR
+        if self.auth == "pipeline":
+            return TokenState.PIPELINE
+        if not self.uses_tokens:
+            return TokenState.STATIC
+        if not self.cached:
+            return TokenState.MISSING
+        if self.expires_in is not None and self.expires_in <= 0:
+            return TokenState.EXPIRED
+        return TokenState.CACHED
+
+    @property
+    def state_text(self) -> str:
+        """The state as every surface shows it, e.g. ``"cached"``, ``"not cached"`` or ``"static credentials"``."""
+        state = self.state
+        if state is TokenState.ERROR:
+            return self.problem or f"cache unreadable: {self.error}"
+        if state is TokenState.STATIC:
+            return "no auth" if self.auth == "none" else "static credentials"
+        return _STATE_TEXT[state]
+
+    @property
+    def expiry(self) -> str:
+        """``"expires in 59 min 58 s"``, ``"expired 3 s ago"`` or ``"-"`` (see :func:`describe_expiry`)."""
+        return describe_expiry(self.expires_in)
+
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready: datetimes as ISO 8601 strings."""
-        return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in asdict(self).items()}
+        """JSON-ready: datetimes as ISO 8601 strings, ``expires_in`` in seconds, ``state`` a :class:`TokenState` value."""
+        row = {key: value.isoformat() if isinstance(value, datetime) else value for key, value in asdict(self).items()}
+        row["state"] = self.state.value
+        return row
+
+
+_STATE_TEXT = {
+    TokenState.CACHED: "cached",
+    TokenState.EXPIRED: "cached (expired)",
+    TokenState.MISSING: "not cached",
+    TokenState.PIPELINE: "via its pipeline",
+}
 
 
 def token_statuses(names: Iterable[str] | None = None, *, using: Registry | None = None) -> list[TokenStatus]:
@@ -135,17 +190,31 @@ def _as_datetime(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, tz=timezone.utc)
 
 
-def format_seconds(seconds: Any) -> str:
-    """``"59m 58s"``-style durations, the same in ``requestforge_status`` and the admin."""
+def format_duration(seconds: float | None) -> str:
+    """A duration as every surface writes it: ``"42 s"``, ``"59 min 58 s"``, ``"1 h 00 min"`` (``"-"`` for none).
+
+    The sign is dropped: :func:`describe_expiry` says which side of now it is on.
+    """
     if seconds is None:
         return "-"
-    value = round(float(seconds))
-    sign = "-" if value < 0 else ""
-    value = abs(value)
+    value = abs(round(float(seconds)))
     hours, rest = divmod(value, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{sign}{hours}h {minutes:02d}m"
+        return f"{hours} h {minutes:02d} min"
     if minutes:
-        return f"{sign}{minutes}m {secs:02d}s"
-    return f"{sign}{secs}s"
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def describe_expiry(seconds: float | None) -> str:
+    """Time left on a token, the same on the admin page and in the commands' text output.
+
+    ``"expires in 59 min 58 s"``, ``"expired 3 s ago"``, or ``"-"`` when there is no
+    token or it never expires. (``--json`` keeps ``expires_in`` as a number of seconds.)
+    """
+    if seconds is None:
+        return "-"
+    if seconds <= 0:
+        return f"expired {format_duration(seconds)} ago"
+    return f"expires in {format_duration(seconds)}"

@@ -24,7 +24,7 @@ import logging
 
 from celery import shared_task
 
-from .warming import WarmResult, warm
+from .operations import WarmResult, warm
 
 logger = logging.getLogger("requestforge_django.tasks")
 

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .registry import Definitions, Registry, UnknownNameError, registry
-from .token_events import describe_error
+from .shared.status_records import describe_error
 from .tokens.single_flight import RenewResult
 
 __all__ = ["MAX_PARALLEL", "WarmResult", "warm", "warm_targets"]

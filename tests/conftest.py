@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from requestforge_django.testing import StubTokenEndpoint
 from tests.support.django_caches import DB_ALIAS, REDIS_ALIAS, database_cache_config, redis_cache_config
 from tests.support.oauth_fixtures import oauth_server, oauth_server_factory  # noqa: F401 (django-oauth-toolkit fixtures)
 from tests.support.redis_server import RedisServer, RedisServerError
-from tests.support.token_server import TokenServer
 
 if TYPE_CHECKING:
     import redis
@@ -39,9 +39,9 @@ def redis_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def token_server() -> Iterator[TokenServer]:
+def token_server() -> Iterator[StubTokenEndpoint]:
     """A real OAuth2 token endpoint and protected API on 127.0.0.1 (hour-long tokens), for one test."""
-    with TokenServer(expires_in=3600) as server:
+    with StubTokenEndpoint(expires_in=3600) as server:
         yield server
 
 

@@ -2,7 +2,7 @@
 
 Kinds: a client secret, a pipeline step's ``password`` and ``pin``, an API key in a
 custom header, a static bearer token, the access tokens the token endpoints return
-(one from a real :class:`TokenServer`, one from the pipeline's partner), a proxy
+(one from a real :class:`StubTokenEndpoint`, one from the pipeline's partner), a proxy
 password and an encryption key. Each is proven to be *in use* (the partner, the
 proxy or the database received it), then searched for in everything an operator or a
 log aggregator can see: ``requestforge_django`` logs at DEBUG, ``repr``/``str`` of
@@ -33,15 +33,15 @@ from django.test import Client
 from django.urls import reverse
 
 from requestforge_django import get_client, get_pipeline, get_token_manager
-from requestforge_django.conf import requestforge_settings
 from requestforge_django.http.exceptions import HttpClientException
 from requestforge_django.http.messages import HttpResponse
 from requestforge_django.models import ClientDefinition, Credential
 from requestforge_django.registry import registry
+from requestforge_django.setting.conf import requestforge_settings
+from requestforge_django.testing import PROTECTED_PATH, TOKEN_PATH, StubTokenEndpoint
 from tests.admin.conftest import raw_column
 from tests.http.test_masking_everywhere import canary, every_exception
 from tests.support.partner_server import PartnerServer, Received, Reply
-from tests.support.token_server import PROTECTED_PATH, TOKEN_PATH, TokenServer
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ class Canaries:
 @dataclass
 class World:
     secrets: Canaries
-    token_server: TokenServer
+    token_server: StubTokenEndpoint
     partner: PartnerServer
     proxy: PartnerServer
     caplog: pytest.LogCaptureFixture
@@ -78,7 +78,7 @@ class World:
     token_clients: list[str] = field(default_factory=lambda: ["billing"])
 
     def needles(self) -> dict[str, str]:
-        """Every secret by kind, with the Basic credentials built from them and the tokens the TokenServer issued."""
+        """Every secret by kind, with the Basic credentials built from them and the tokens the StubTokenEndpoint issued."""
         found = dict(vars(self.secrets))
         found["basic client secret"] = basic("svc", self.secrets.client_secret)
         found["basic proxy password"] = basic(PROXY_USER, self.secrets.proxy_password)
@@ -86,7 +86,7 @@ class World:
         return found
 
     def remember_tokens(self) -> None:
-        """Add the access tokens the TokenServer issued to the clients using it (random values) to the needles."""
+        """Add the access tokens the StubTokenEndpoint issued to the clients using it (random values) to the needles."""
         for name in self.token_clients:
             token = get_token_manager(name).peek_token()
             if token is not None:
@@ -213,7 +213,7 @@ def setting(world: World) -> dict[str, Any]:
 def world(settings: Any, caplog: pytest.LogCaptureFixture) -> Iterator[World]:
     secrets = Canaries()
     with (
-        TokenServer(client_id="svc", client_secret=secrets.client_secret) as token_server,
+        StubTokenEndpoint(client_id="svc", client_secret=secrets.client_secret) as token_server,
         PartnerServer() as partner,
         PartnerServer() as proxy,
     ):

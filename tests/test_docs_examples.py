@@ -9,7 +9,7 @@ its opening fence says otherwise:
 ``<!-- docs-example: settings -->``
     A Django settings module, executed in a fresh namespace (``import os`` included, as a
     real ``settings.py`` needs it). Its ``REQUESTFORGE`` must pass
-    ``requestforge_django.validation.validate_settings`` (what ``manage.py check`` runs)
+    ``requestforge_django.setting.validate_settings`` (what ``manage.py check`` runs)
     without a single error or warning, and every client and pipeline in it must build;
     every ``"requestforge_django...."`` string in it must import. Its ``REQUESTFORGE`` and
     ``CACHES`` (django-redis aliases pointed at the test Redis) then apply to the

@@ -20,6 +20,7 @@ from django.test import SimpleTestCase, override_settings
 
 from requestforge_django import get_client, get_token_manager
 from requestforge_django.http.exceptions import AuthenticationException
+from requestforge_django.setting.validate import validate_settings
 from requestforge_django.testing import (
     CLEARED_ALIAS,
     CLEARED_PREFIX,
@@ -28,7 +29,6 @@ from requestforge_django.testing import (
     requestforge_settings_for,
     reset_requestforge,
 )
-from requestforge_django.validation import validate_settings
 
 pytest_plugins = ["pytester", "requestforge_django.pytest_plugin"]
 

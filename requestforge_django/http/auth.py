@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from .exceptions import ConfigurationError
-from .hooks import AuthHookInterface
+from .hooks import AuthHookInterface, refresh_auth
 from .masking import MASK, mask_secret
 from .paths import normalize_excluded_paths
 from .secrets import Secret
@@ -169,9 +169,9 @@ class CompositeAuthHook(AuthHookInterface):
         request = response.request
         return any(hook.is_auth_error(response) for hook in self.hooks if request is None or hook.should_authenticate(request))
 
-    def refresh_auth(self) -> bool:
+    def refresh_auth(self, context: RequestContext | None = None) -> bool:
         """Refresh every child (we cannot tell which one was rejected); ``True`` if any obtained new credentials."""
-        results = [hook.refresh_auth() for hook in self.hooks]
+        results = [refresh_auth(hook, context) for hook in self.hooks]
         return any(results)
 
     def invalidate_auth(self) -> None:

@@ -7,19 +7,17 @@ has passed to find out whether the dependency is back.
 
 There are no timers or threads: OPEN becomes HALF_OPEN when someone looks at the
 state after the timeout. All state lives in one immutable :class:`CircuitSnapshot`
-that is read and written only through :meth:`CircuitBreaker._load` and
-:meth:`CircuitBreaker._store`, and every transition is a pure function of
-``(snapshot, now)``. A subclass can therefore keep the snapshot in a cache shared by
-all processes by overriding those two methods (and :meth:`CircuitBreaker._update` to
-swap the in-process lock for a cache lock) and passing a wall clock (``time.time``),
-because ``opened_at`` is a reading of ``clock`` and a monotonic clock means nothing
-to another process.
+kept in a :class:`~.state.StateStore` (``store=``; in this process by default), and
+every transition is a pure function of ``(snapshot, now)``. A breaker shared by all
+processes is this class with a store that keeps the snapshot in a cache
+(``requestforge_django.shared``) and a wall clock (``time.time``), because
+``opened_at`` is a reading of ``clock`` and a monotonic clock means nothing to
+another process.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -28,8 +26,13 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from .exceptions import CircuitBreakerException, ConfigurationError
+from .state import MemoryStateStore, StateStore
 
 T = TypeVar("T")
+
+#: Defaults of :class:`CircuitBreaker`, also the ``CIRCUIT_BREAKER`` setting's (``setting.specs.BreakerSpec`` imports them).
+DEFAULT_FAILURE_THRESHOLD = 5
+DEFAULT_RECOVERY_TIMEOUT = 30.0
 R = TypeVar("R")
 
 
@@ -70,15 +73,16 @@ class CircuitBreaker:
     Use :meth:`call` to guard a callable, or :meth:`allow_request` followed by
     exactly one of :meth:`record_success`, :meth:`record_failure` or
     :meth:`record_ignored` when the caller decides what counts as a failure (the HTTP
-    client does this).
+    client does this). ``store`` holds the state (default: this process's memory).
     """
 
     def __init__(
         self,
-        failure_threshold: int = 5,
-        recovery_timeout: float | timedelta = 30.0,
+        failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
+        recovery_timeout: float | timedelta = DEFAULT_RECOVERY_TIMEOUT,
         name: str = "",
         clock: Callable[[], float] = time.monotonic,
+        store: StateStore[CircuitSnapshot] | None = None,
     ) -> None:
         if isinstance(failure_threshold, bool) or not isinstance(failure_threshold, int) or failure_threshold < 1:
             raise ConfigurationError(f"must be an integer >= 1, got {failure_threshold!r}", field="failure_threshold")
@@ -91,32 +95,23 @@ class CircuitBreaker:
         self.recovery_timeout = float(timeout)
         self.name = name
         self._clock = clock
-        self._lock = threading.Lock()
-        self._snapshot = _CLOSED
-
-    # -- storage (override for a shared breaker) ---------------------------------
-    def _load(self) -> CircuitSnapshot:
-        """Return the stored snapshot; called with the lock held."""
-        return self._snapshot
-
-    def _store(self, snapshot: CircuitSnapshot) -> None:
-        """Persist ``snapshot``; called with the lock held, only when it changed."""
-        self._snapshot = snapshot
+        self.store: StateStore[CircuitSnapshot] = MemoryStateStore() if store is None else store
 
     def _update(self, transition: Callable[[CircuitSnapshot, float], tuple[CircuitSnapshot, R]]) -> R:
         """Apply ``transition`` to the settled snapshot atomically and store the result if it changed."""
-        with self._lock:
+
+        def step(stored: CircuitSnapshot | None) -> tuple[CircuitSnapshot | None, R]:
             now = self._clock()
-            current = self._settle(self._load(), now)
+            current = self._settle(_CLOSED if stored is None else stored, now)
             new, result = transition(current, now)
-            if new != current:
-                self._store(new)
-            return result
+            return (new if new != current else None), result
+
+        return self.store.update(step)
 
     def _current(self) -> tuple[CircuitSnapshot, float]:
-        with self._lock:
-            now = self._clock()
-            return self._settle(self._load(), now), now
+        stored = self.store.read()
+        now = self._clock()
+        return self._settle(_CLOSED if stored is None else stored, now), now
 
     # -- pure transitions ----------------------------------------------------------
     def _waited_out(self, snapshot: CircuitSnapshot, now: float) -> bool:
@@ -205,8 +200,7 @@ class CircuitBreaker:
 
     def reset(self) -> None:
         """Forget everything: CLOSED with no failures (for admin actions and tests)."""
-        with self._lock:
-            self._store(_CLOSED)
+        self.store.write(_CLOSED)
 
     def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``func`` through the breaker, raising :class:`CircuitBreakerException` if it is open.

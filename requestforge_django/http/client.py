@@ -33,6 +33,7 @@ import requests
 from .builtin_hooks import SENSITIVE_HEADERS_KEY
 from .config import HttpClientConfig
 from .exceptions import CircuitBreakerException, ConnectionException, HttpClientException, MaxRetryException, TimeoutException
+from .hooks import refresh_auth
 from .messages import HttpMethod, HttpRequest, HttpResponse, RequestContext
 from .transport import Transport
 
@@ -224,7 +225,7 @@ class HttpClient:
         if auth is None or context.auth_retried or not auth.should_authenticate(sent) or not auth.is_auth_error(response):
             return False
         context.auth_retried = True
-        return bool(auth.refresh_auth())
+        return refresh_auth(auth, context)
 
     def _exhausted(self, context: RequestContext, error: HttpClientException | None, response: HttpResponse | None) -> MaxRetryException:
         request = context.request

@@ -15,10 +15,11 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .circuit_breaker import DEFAULT_FAILURE_THRESHOLD, DEFAULT_RECOVERY_TIMEOUT
 from .exceptions import ConfigurationError
 from .hooks import AuthHookInterface, ErrorHookInterface, RequestHookInterface, ResponseHookInterface
 from .masking import is_sensitive_name, mask_headers, mask_url
-from .retry import NoRetryStrategy, RetryStrategyInterface
+from .retry import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRIES, NoRetryStrategy, RetryStrategyInterface
 from .secrets import Origin, Secret
 
 if TYPE_CHECKING:
@@ -29,6 +30,11 @@ Timeout = float | tuple[float, float]
 
 #: What a redirect hop to an origin outside the client's trust does (see :class:`HttpClientConfig`).
 CROSS_ORIGIN_REDIRECTS: tuple[str, ...] = ("strip", "refuse")
+#: Defaults of :class:`HttpClientConfig`, also the client setting's (``setting.specs.ClientSpec`` imports them).
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_REDIRECTS = 30
+DEFAULT_POOL_CONNECTIONS = 10
+DEFAULT_POOL_MAXSIZE = 10
 
 
 def parse_origin(value: str | Origin) -> Origin:
@@ -66,12 +72,12 @@ class HttpClientConfig:
     """Everything an :class:`HttpClient` needs, validated on creation."""
 
     base_url: str = ""
-    default_timeout: Timeout = 30.0
+    default_timeout: Timeout = DEFAULT_TIMEOUT
     default_headers: Mapping[str, str] = field(default_factory=_empty)
     verify_ssl: bool | str = True
     client_cert: str | tuple[str, str] | None = None
     allow_redirects: bool = True
-    max_redirects: int = 30
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
     retry_strategy: RetryStrategyInterface = field(default_factory=NoRetryStrategy)
     circuit_breaker: CircuitBreaker | None = None
     rate_limiter: RateLimiter | None = None
@@ -79,8 +85,8 @@ class HttpClientConfig:
     request_hooks: tuple[RequestHookInterface, ...] = ()
     response_hooks: tuple[ResponseHookInterface, ...] = ()
     error_hooks: tuple[ErrorHookInterface, ...] = ()
-    pool_connections: int = 10
-    pool_maxsize: int = 10
+    pool_connections: int = DEFAULT_POOL_CONNECTIONS
+    pool_maxsize: int = DEFAULT_POOL_MAXSIZE
     pool_block: bool = False
     trust_env: bool = True
     proxies: Mapping[str, str] | None = None
@@ -245,12 +251,14 @@ class HttpClientConfigBuilder:
 
     with_verify_ssl = with_ssl_verification
 
-    def with_redirects(self, allow: bool = True, max_redirects: int = 30) -> HttpClientConfigBuilder:
+    def with_redirects(self, allow: bool = True, max_redirects: int = DEFAULT_MAX_REDIRECTS) -> HttpClientConfigBuilder:
         self._values["allow_redirects"] = allow
         self._values["max_redirects"] = max_redirects
         return self
 
-    def with_pool_size(self, connections: int = 10, maxsize: int = 10, block: bool = False) -> HttpClientConfigBuilder:
+    def with_pool_size(
+        self, connections: int = DEFAULT_POOL_CONNECTIONS, maxsize: int = DEFAULT_POOL_MAXSIZE, block: bool = False
+    ) -> HttpClientConfigBuilder:
         """Connection pools per session (``connections`` hosts, ``maxsize`` sockets per host)."""
         self._values.update(pool_connections=connections, pool_maxsize=maxsize, pool_block=block)
         return self
@@ -346,9 +354,9 @@ class HttpClientConfigBuilder:
     # -- resilience ---------------------------------------------------------
     def with_retry(
         self,
-        max_retries: int = 3,
-        base_delay: float = 0.5,
-        max_delay: float = 30.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        base_delay: float = DEFAULT_BASE_DELAY,
+        max_delay: float = DEFAULT_MAX_DELAY,
         retry_on_status: Iterable[int] | None = None,
         retry_non_idempotent: bool = False,
         jitter: bool = True,
@@ -373,7 +381,9 @@ class HttpClientConfigBuilder:
         self._values["retry_strategy"] = strategy
         return self
 
-    def with_circuit_breaker(self, failure_threshold: int | CircuitBreaker = 5, recovery_timeout: float = 30.0) -> HttpClientConfigBuilder:
+    def with_circuit_breaker(
+        self, failure_threshold: int | CircuitBreaker = DEFAULT_FAILURE_THRESHOLD, recovery_timeout: float = DEFAULT_RECOVERY_TIMEOUT
+    ) -> HttpClientConfigBuilder:
         """Guard calls with a breaker: pass a shared :class:`CircuitBreaker`, or its settings."""
         from .circuit_breaker import CircuitBreaker
 

@@ -13,6 +13,7 @@ propagate to the caller.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
@@ -69,10 +70,23 @@ class AuthHookInterface(ABC):
     def is_auth_error(self, response: HttpResponse) -> bool:
         return response.status_code == 401
 
-    def refresh_auth(self) -> bool:
-        """Obtain fresh credentials; ``True`` means a retry is worth it. Static credentials cannot refresh."""
+    def refresh_auth(self, context: RequestContext | None = None) -> bool:
+        """Obtain fresh credentials; ``True`` means a retry is worth it. Static credentials cannot refresh.
+
+        ``context`` is the call's own (the one :meth:`before_request` saw): per-call state such
+        as "which token did this call send" lives in its ``metadata``, not on the hook.
+        """
         return False
 
     def invalidate_auth(self) -> None:
         """Forget cached credentials (no-op for static credentials)."""
         return None
+
+
+def refresh_auth(hook: AuthHookInterface, context: RequestContext | None) -> bool:
+    """``hook.refresh_auth(context)``; a hook written before the context was passed is called without it."""
+    try:
+        accepts_context = bool(inspect.signature(hook.refresh_auth).parameters)
+    except (TypeError, ValueError):  # a builtin or C callable: assume the current signature
+        accepts_context = True
+    return bool(hook.refresh_auth(context) if accepts_context else hook.refresh_auth())

@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 from .secrets import Secret
 
@@ -269,3 +269,34 @@ def mask_text(text: str, secrets: Iterable[object] = ()) -> str:
     text = _AUTH_VALUE.sub(lambda m: f"{m['scheme']}{m['sep']}{MASK}" if m["value"] != MASK else m[0], text)
     text = _NAMED_VALUE.sub(lambda m: f"{m['lead']}{MASK}", text)
     return text
+
+
+# -- scrubbing echoed secrets out of text ----------------------------------------------------------
+
+
+def secret_forms(secrets: Iterable[str | Secret], min_length: int = 1) -> list[str]:
+    """Each secret and its URL-encoded forms of at least ``min_length`` characters, longest first.
+
+    Longest first, so a secret that contains another (``Bearer <token>`` and ``<token>``)
+    is masked whole, and the same text always scrubs the same way.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        plain = secret.reveal() if isinstance(secret, Secret) else secret
+        if plain:
+            forms.update(form for form in (plain, quote_plus(plain), quote(plain, safe="")) if len(form) >= min_length)
+    return sorted(forms, key=lambda form: (-len(form), form))
+
+
+def scrub(text: str, secrets: Iterable[str | Secret], min_length: int = 1) -> str:
+    """``text`` with every secret value (and its URL-encoded forms) a server echoed replaced by the mask."""
+    for form in secret_forms(secrets, min_length):
+        text = text.replace(form, MASK)
+    return text
+
+
+def scrub_bytes(content: bytes, secrets: Iterable[str | Secret], min_length: int = 1) -> bytes:
+    """:func:`scrub` for a body not yet decoded."""
+    for form in secret_forms(secrets, min_length):
+        content = content.replace(form.encode("utf-8"), MASK.encode("ascii"))
+    return content

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 from typing import Any, cast
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .exceptions import HttpStatusException, ResponseParseException
-from .masking import MASK, is_sensitive_name, mask_body, mask_headers, mask_mapping, mask_url
+from .masking import is_sensitive_name, mask_body, mask_headers, mask_mapping, mask_url, scrub, scrub_bytes
 from .secrets import Secret, reveal_all
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -326,29 +326,6 @@ def _collect_body(found: set[str], body: Any, names: frozenset[str]) -> None:
         _collect(found, body, False)
 
 
-def _secret_forms(secrets: Iterable[str]) -> list[str]:
-    """Each secret and its URL-encoded forms, longest first.
-
-    Longest first, so a secret that contains another (``Bearer <token>`` and ``<token>``)
-    is masked whole, and the same text always scrubs the same way.
-    """
-    forms = {form for secret in secrets for form in (secret, quote_plus(secret), quote(secret, safe="")) if form}
-    return sorted(forms, key=lambda form: (-len(form), form))
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with each secret value (and its URL-encoded forms) replaced by the mask."""
-    for form in _secret_forms(secrets):
-        text = text.replace(form, MASK)
-    return text
-
-
-def _scrub_bytes(content: bytes, secrets: Iterable[str]) -> bytes:
-    for form in _secret_forms(secrets):
-        content = content.replace(form.encode("utf-8"), MASK.encode("ascii"))
-    return content
-
-
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
     """A fully read HTTP response; ``headers`` is case-insensitive and read-only."""
@@ -441,7 +418,7 @@ class HttpResponse:
         return _rebuild_response(
             self.status_code,
             headers,
-            _scrub_bytes(self.content, secrets),
+            scrub_bytes(self.content, secrets),
             scrub(mask_url(self.url, names), secrets),
             self.elapsed_ms,
             request.masked() if request is not None else None,

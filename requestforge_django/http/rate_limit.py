@@ -11,29 +11,31 @@ it asks, so waiters are served in the order they arrived, nobody re-polls the lo
 herd of sleepers wakes at once to race for one permit, and the long-run rate is exact:
 a late wake-up of one caller does not shift the turns of the others.
 
-All state is one immutable :class:`BucketState` read and written only through
-:meth:`RateLimiter._load` and :meth:`RateLimiter._store`, and the only transition is
-the pure function :func:`reserve`. A subclass can keep the bucket in a cache shared by
-every process by overriding those two methods (``_load`` returning ``None`` means "no
-bucket yet", which reads as full) and :meth:`RateLimiter._update` to swap the
-in-process lock for a cache lock, with a wall clock (``time.time``): ``updated_at`` is a
-reading of ``clock``, and a monotonic clock means nothing to another process. This is
-the same shape as :mod:`.circuit_breaker`.
+All state is one immutable :class:`BucketState` kept in a :class:`BucketStore`
+(``store=``; in this process by default), and the only transition is the pure function
+:func:`reserve`. A limiter shared by every process is this class with a store that keeps
+the bucket in a cache (``requestforge_django.shared``; on Redis it reserves in one
+atomic script) and a wall clock (``time.time``): ``updated_at`` is a reading of
+``clock``, and a monotonic clock means nothing to another process. This is the same
+shape as :mod:`.circuit_breaker`.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from .exceptions import ConfigurationError, RateLimitExceeded
+from .state import MemoryStateStore, StateStore
 
-R = TypeVar("R")
+
+def default_burst(rate: float) -> int:
+    """The bucket size when none is given: one second's worth of permits, at least one."""
+    return max(1, math.ceil(rate))
 
 
 class RateLimiterInterface(ABC):
@@ -92,6 +94,38 @@ def reserve(state: BucketState | None, now: float, permits: int, *, rate: float,
     return BucketState(tokens, max(current.updated_at, now)), wait
 
 
+def take(
+    state: BucketState | None, now: float, permits: int, *, rate: float, burst: int, block: bool, max_wait: float | None
+) -> tuple[BucketState | None, tuple[bool, float]]:
+    """:func:`reserve` with a limit on waiting: the state to store (``None``: unchanged) and ``(granted, wait)``.
+
+    A wait the caller may not do (``block`` false, or longer than ``max_wait``) is a
+    refusal that leaves the bucket as it was.
+    """
+    new, wait = reserve(state, now, permits, rate=rate, burst=burst)
+    if wait > 0 and (not block or (max_wait is not None and wait > max_wait)):
+        return None, (False, wait)
+    return (new if new != state else None), (True, wait)
+
+
+class BucketStore(StateStore[BucketState]):
+    """Where a :class:`RateLimiter` keeps its bucket (``None``: never used, i.e. full)."""
+
+    def reserve(
+        self, permits: int, *, rate: float, burst: int, block: bool, max_wait: float | None, clock: Callable[[], float]
+    ) -> tuple[bool, float]:
+        """Take ``permits`` (see :func:`take`): ``(granted, wait)``.
+
+        By default :func:`take` under :meth:`update`; a store that can reserve in one
+        round trip (a Redis script) does so here instead.
+        """
+        return self.update(lambda state: take(state, clock(), permits, rate=rate, burst=burst, block=block, max_wait=max_wait))
+
+
+class MemoryBucketStore(MemoryStateStore[BucketState], BucketStore):
+    """The bucket in this process, under a thread lock (the default)."""
+
+
 class RateLimiter(RateLimiterInterface):
     """At most ``rate`` permits per second on average, at most ``burst`` at once.
 
@@ -112,11 +146,12 @@ class RateLimiter(RateLimiterInterface):
         name: str = "",
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Any] = time.sleep,
+        store: BucketStore | None = None,
     ) -> None:
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
             raise ConfigurationError(f"must be a positive number of permits per second, got {rate!r}", field="rate")
         if burst is None:
-            burst = max(1, math.ceil(rate))
+            burst = default_burst(rate)
         elif isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
             raise ConfigurationError(f"must be an integer >= 1, got {burst!r}", field="burst")
         if not isinstance(block, bool):
@@ -137,26 +172,7 @@ class RateLimiter(RateLimiterInterface):
         self.name = name
         self._clock = clock
         self._sleep = sleep
-        self._lock = threading.Lock()
-        self._state: BucketState | None = None
-
-    # -- storage (override for a shared bucket) ----------------------------------------
-    def _load(self) -> BucketState | None:
-        """Return the stored state (``None``: never used, i.e. full); called with the lock held."""
-        return self._state
-
-    def _store(self, state: BucketState) -> None:
-        """Persist ``state``; called with the lock held, only when it changed."""
-        self._state = state
-
-    def _update(self, transition: Callable[[BucketState | None, float], tuple[BucketState | None, R]]) -> R:
-        """Apply ``transition`` to the stored state atomically; store the result if it changed."""
-        with self._lock:
-            current = self._load()
-            new, result = transition(current, self._clock())
-            if new is not None and new != current:
-                self._store(new)
-            return result
+        self.store: BucketStore = MemoryBucketStore() if store is None else store
 
     # -- the public API ------------------------------------------------------------------
     def acquire(self, permits: int = 1) -> float:
@@ -181,24 +197,13 @@ class RateLimiter(RateLimiterInterface):
         return self._reserve(permits, block=False, max_wait=None)[0]
 
     def _reserve(self, permits: int, *, block: bool, max_wait: float | None) -> tuple[bool, float]:
-        """Reserve ``permits``: ``(granted, wait)``; a refusal leaves the bucket as it was.
-
-        The one place a subclass changes to reserve elsewhere (a shared bucket).
-        """
-
-        def take(state: BucketState | None, now: float) -> tuple[BucketState | None, tuple[bool, float]]:
-            new, wait = reserve(state, now, permits, rate=self.rate, burst=self.burst)
-            if wait > 0 and (not block or (max_wait is not None and wait > max_wait)):
-                return state, (False, wait)  # refused: the bucket is left as it was
-            return new, (True, wait)
-
-        return self._update(take)
+        """Reserve ``permits``: ``(granted, wait)``; a refusal leaves the bucket as it was."""
+        return self.store.reserve(permits, rate=self.rate, burst=self.burst, block=block, max_wait=max_wait, clock=self._clock)
 
     @property
     def available(self) -> float:
         """Permits in the bucket now; negative while reservations are outstanding."""
-        with self._lock:
-            state, now = self._load(), self._clock()
+        state, now = self.store.read(), self._clock()
         return float(self.burst) if state is None else refill(state, now, rate=self.rate, burst=self.burst).tokens
 
     def _check(self, permits: int) -> None:

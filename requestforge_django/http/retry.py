@@ -32,6 +32,18 @@ T = TypeVar("T")
 #: Statuses that mean "try again later": throttled, or a gateway/upstream hiccup.
 #: 500 is deliberately absent: it is usually a bug, and repeating it only adds load.
 DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({429, 502, 503, 504})
+#: Defaults of the retry strategies, also the ``RETRY`` setting's (``setting.specs.RetrySpec`` imports them).
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_BASE_DELAY = 0.5
+DEFAULT_MULTIPLIER = 2.0
+#: Cap of one delay (and of a ``Retry-After``) when none is given: an uncapped wait could park a thread indefinitely.
+DEFAULT_MAX_DELAY = 30.0
+
+
+def default_max_delay(base_delay: float) -> float:
+    """The cap used when none is given: :data:`DEFAULT_MAX_DELAY`, or ``base_delay`` if that is longer."""
+    return max(DEFAULT_MAX_DELAY, base_delay)
+
 
 #: Transport failures worth repeating. ``SSLException`` subclasses ``ConnectionException``
 #: but is excluded by the rules below: a bad certificate does not fix itself.
@@ -230,7 +242,7 @@ class SimpleRetryStrategy(_RetryRules):
     retry_on_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRY_EXCEPTIONS
     retry_non_idempotent: bool = False
     respect_retry_after: bool = True
-    max_delay: float = 30.0
+    max_delay: float = DEFAULT_MAX_DELAY
 
     def __post_init__(self) -> None:
         self._validate_common()
@@ -252,10 +264,10 @@ class ExponentialBackoffRetryStrategy(_RetryRules):
     ``random`` is injectable for tests and ignored by equality and ``repr``.
     """
 
-    max_retries: int = 3
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    multiplier: float = 2.0
+    max_retries: int = DEFAULT_MAX_RETRIES
+    base_delay: float = DEFAULT_BASE_DELAY
+    max_delay: float = DEFAULT_MAX_DELAY
+    multiplier: float = DEFAULT_MULTIPLIER
     jitter: bool = True
     retry_on_status: frozenset[int] = DEFAULT_RETRY_STATUSES
     retry_on_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRY_EXCEPTIONS
@@ -382,7 +394,7 @@ class RetryPolicy:
         because an uncapped ``Retry-After`` could park a thread indefinitely.
         """
         base = _as_seconds(self.base_delay)
-        max_delay = _as_seconds(self.max_delay) if self.max_delay is not None else max(30.0, base)
+        max_delay = _as_seconds(self.max_delay) if self.max_delay is not None else default_max_delay(base)
         return ExponentialBackoffRetryStrategy(
             max_retries=self.max_attempts - 1,
             base_delay=base,

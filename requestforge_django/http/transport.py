@@ -46,34 +46,43 @@ from contextlib import nullcontext
 from http.cookiejar import DefaultCookiePolicy
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
-from requests.utils import default_headers, get_environ_proxies, requote_uri, to_native_string
+from requests.utils import default_headers, get_environ_proxies
 
 from .config import HttpClientConfig
 from .deadline import Deadline, DeadlineAdapter
 from .exceptions import (
     ConfigurationError,
-    ConnectionException,
     HttpClientException,
     ResponseParseException,
     SSLException,
     TimeoutException,
     UntrustedOriginException,
 )
-from .masking import SENSITIVE_MARKERS, is_sensitive_name, mask_url
+from .masking import is_sensitive_name, mask_url
 from .messages import HttpRequest, HttpResponse
+from .redirects import (
+    BODY_KEEPING_REDIRECTS,
+    PURGED_WHEN_BODY_DROPPED,
+    body_may_carry_credentials,
+    normalized_url,
+    redirect_method,
+    resolve_location,
+    sensitive_params,
+    with_params,
+    without_params,
+)
 from .secrets import Origin, reveal
+from .wire_errors import translate_requests_error
 
 _URL_CACHE_SIZE = 1024
 _NO_BODY_METHODS = frozenset({"GET", "HEAD"})
-_BODY_KEEPING_REDIRECTS = frozenset({307, 308})
-_PURGED_WHEN_BODY_DROPPED = ("Content-Length", "Content-Type", "Transfer-Encoding")
 #: Bytes read at a time when a response is read under a size cap or a deadline.
 _CHUNK = 64 * 1024
 _BAD_HEADER_CHARS = re.compile(r"[\r\n\0]")
@@ -143,7 +152,7 @@ class Transport:
         """
         cached = self._prepared_urls.get(url)
         if cached is None:
-            prepared = _normalized_url(url)
+            prepared = normalized_url(url)
             cached = (prepared, Origin.of(prepared))
             if len(self._prepared_urls) >= _URL_CACHE_SIZE:
                 self._prepared_urls.clear()
@@ -387,7 +396,7 @@ class Transport:
         home = self._credential_origins | {origin} if origin is not None else self._credential_origins
         history: list[requests.Response] = []
         stripped = False
-        carried = _sensitive_params(prepared.url or "", request.sensitive)
+        carried = sensitive_params(prepared.url or "", request.sensitive)
         while True:
             if len(history) >= config.max_redirects:
                 raw.close()
@@ -399,10 +408,10 @@ class Transport:
             location = session.get_redirect_target(raw) or ""
             self._drain(raw, request, deadline)
             hop = prepared.copy()
-            hop.url, hop_origin = self._prepared_url(_resolve_location(prepared.url or "", location), None)
-            hop.method = _redirect_method(raw.status_code, prepared.method or "GET")
-            if raw.status_code not in _BODY_KEEPING_REDIRECTS:
-                for name in _PURGED_WHEN_BODY_DROPPED:
+            hop.url, hop_origin = self._prepared_url(resolve_location(prepared.url or "", location), None)
+            hop.method = redirect_method(raw.status_code, prepared.method or "GET")
+            if raw.status_code not in BODY_KEEPING_REDIRECTS:
+                for name in PURGED_WHEN_BODY_DROPPED:
                     hop.headers.pop(name, None)
                 hop.body = None
             if hop_origin not in home and not stripped:
@@ -413,7 +422,7 @@ class Transport:
             elif carried:
                 # A Location names its own query: a query-parameter credential goes with every
                 # trusted hop, as a header credential does.
-                hop.url = _with_params(hop.url or "", carried)
+                hop.url = with_params(hop.url or "", carried)
             history.append(raw)
             raw = self._adapter_send(session, hop, request, self._hop_timeout(timeout, deadline, request, hop.url or ""))
             if deadline is not None:
@@ -435,7 +444,7 @@ class Transport:
                 origin=shown,
                 method=hop.method,
             )
-        if hop.body is not None and (self._has_credentials or request.sensitive or _body_may_carry_credentials(request)):
+        if hop.body is not None and (self._has_credentials or request.sensitive or body_may_carry_credentials(request)):
             raise UntrustedOriginException(
                 f"Refused a {status} redirect of {who} to {shown}: it would re-send the request body to another origin, "
                 "and the body may carry credentials.",
@@ -450,7 +459,7 @@ class Transport:
         for name in [name for name in hop.headers if name.lower() in sensitive or is_sensitive_name(name, extra)]:
             del hop.headers[name]
         if sensitive and hop.url and "?" in hop.url:
-            hop.url = _without_params(hop.url, sensitive)
+            hop.url = without_params(hop.url, sensitive)
 
     # -- errors ------------------------------------------------------------------------------
     def _shown_url(self, url: str, request: HttpRequest) -> str:
@@ -460,7 +469,7 @@ class Transport:
     def _failure(self, exc: BaseException, request: HttpRequest, url: str, deadline: Deadline | None) -> HttpClientException:
         if deadline is not None and (deadline.expired or deadline.remaining() <= 0):
             return self._deadline_exceeded(deadline, request, url)
-        return _translate(exc, request.method.value, self._shown_url(url, request))
+        return translate_requests_error(exc, request.method.value, self._shown_url(url, request))
 
     def _deadline_exceeded(self, deadline: Deadline, request: HttpRequest, url: str) -> TimeoutException:
         return TimeoutException(
@@ -475,87 +484,6 @@ class Transport:
         )
 
 
-def _normalized_url(url: str) -> str:
-    holder = PreparedRequest()
-    try:
-        holder.prepare_url(url, None)
-    except requests.exceptions.RequestException as exc:
-        raise HttpClientException(f"Invalid URL ({type(exc).__name__})", url=url) from None
-    return holder.url or url
-
-
-def _resolve_location(current: str, location: str) -> str:
-    """The absolute URL a ``Location`` points to, resolved against ``current`` as ``requests`` does."""
-    current_parts = urlsplit(current)
-    if location.startswith("//"):
-        location = f"{current_parts.scheme}:{location}"
-    parts = urlsplit(location)
-    if not parts.fragment and current_parts.fragment:
-        parts = parts._replace(fragment=current_parts.fragment)
-    url = urlunsplit(parts)
-    resolved: str = to_native_string(urljoin(current, requote_uri(url)) if not parts.netloc else requote_uri(url))  # type: ignore[no-untyped-call]
-    return resolved
-
-
-def _redirect_method(status: int, method: str) -> str:
-    """``requests``' (and browsers') rules: 303 and 302 become GET (HEAD stays), a 301 POST becomes GET."""
-    if status in (302, 303) and method != "HEAD":
-        return "GET"
-    if status == 301 and method == "POST":
-        return "GET"
-    return method
-
-
-def _without_params(url: str, names: frozenset[str]) -> str:
-    parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(key, value) for key, value in pairs if key.lower() not in names]
-    if len(kept) == len(pairs):
-        return url
-    return urlunsplit(parts._replace(query=urlencode(kept)))
-
-
-def _sensitive_params(url: str, names: frozenset[str]) -> list[tuple[str, str]]:
-    if not names or "?" not in url:
-        return []
-    return [(key, value) for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True) if key.lower() in names]
-
-
-def _with_params(url: str, pairs: list[tuple[str, str]]) -> str:
-    """``url`` with each of ``pairs`` whose name it lacks appended to its query."""
-    parts = urlsplit(url)
-    present = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
-    missing = [(key, value) for key, value in pairs if key.lower() not in present]
-    if not missing:
-        return url
-    query = f"{parts.query}&{urlencode(missing)}" if parts.query else urlencode(missing)
-    return urlunsplit(parts._replace(query=query))
-
-
-def _body_may_carry_credentials(request: HttpRequest) -> bool:
-    """Whether a body re-sent by a 307/308 could hold a secret: secret-named fields or text, or a body we cannot inspect."""
-    body = request.json_data if request.json_data is not None else request.data
-    if body is None:
-        return False
-    if isinstance(body, (str, bytes, bytearray)):
-        text = body.decode("latin-1") if isinstance(body, (bytes, bytearray)) else body
-        lowered = text.lower()
-        return any(marker in lowered or marker.replace("_", "-") in lowered for marker in SENSITIVE_MARKERS)
-    if isinstance(body, (Mapping, list, tuple)):
-        return _has_secret_key(body)
-    return not isinstance(body, (int, float, bool))
-
-
-def _has_secret_key(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return any((isinstance(key, str) and is_sensitive_name(key)) or _has_secret_key(item) for key, item in value.items())
-    if isinstance(value, (list, tuple)):
-        if len(value) == 2 and isinstance(value[0], str) and not isinstance(value[1], (Mapping, list)):
-            return is_sensitive_name(value[0])  # a (name, value) pair of a form
-        return any(_has_secret_key(item) for item in value)
-    return False
-
-
 def _shown_name(name: str) -> str:
     return repr(name) if not _BAD_HEADER_CHARS.search(name) else "with a line break in its name"
 
@@ -563,19 +491,3 @@ def _shown_name(name: str) -> str:
 def _cookie_jar() -> RequestsCookieJar:
     """A jar that accepts no cookies: calls stay stateless even across redirect hops."""
     return RequestsCookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-
-
-def _translate(exc: BaseException, method: str, url: str) -> HttpClientException:
-    """Map a ``requests`` exception to ours, keeping the original (redacted by the exception) for debugging."""
-    original = exc
-    detail = type(exc).__name__
-    if isinstance(exc, requests.exceptions.Timeout):
-        kind = "Connect timeout" if isinstance(exc, requests.exceptions.ConnectTimeout) else "Read timeout"
-        return TimeoutException(f"{kind} ({detail})", method=method, url=url, original=original)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return SSLException(f"TLS error ({detail})", method=method, url=url, original=original)
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return ConnectionException(f"Connection failed ({detail})", method=method, url=url, original=original)
-    if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return HttpClientException(f"Too many redirects ({detail})", method=method, url=url, original=original)
-    return HttpClientException(f"Request failed ({detail})", method=method, url=url, original=original)

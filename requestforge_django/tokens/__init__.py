@@ -8,7 +8,7 @@ never Django (the Django layer plugs in through :class:`TokenStorageInterface` a
 from .auth_hook import TokenAuthHook
 from .data import Clock, TokenData, system_clock
 from .fetchers import BaseHttpTokenFetcher, BodyTokenFetcher, HeaderTokenFetcher
-from .interfaces import FetchContext, TokenFetcherInterface, TokenProviderInterface
+from .interfaces import FetchContext, TokenFetcherInterface, TokenProviderInterface, TokenSource
 from .manager import TokenManager
 from .observer import CallbackTokenObserver, TokenObserver
 from .pipeline import PipelineConfigurationError, PipelineTokenProvider, TokenFetchPipeline
@@ -43,6 +43,7 @@ __all__ = [
     "TokenManager",
     "TokenObserver",
     "TokenProviderInterface",
+    "TokenSource",
     "TokenStorageInterface",
     "system_clock",
 ]

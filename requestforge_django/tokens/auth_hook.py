@@ -8,17 +8,16 @@ with 403 and that challenge). ``insufficient_scope`` and other errors are not re
 The 401 path is where naive implementations stampede: when a token is revoked, every
 in-flight request gets a 401 at about the same time and each one "invalidates and
 refreshes", so fifty requests cause fifty token fetches, and a late one even deletes
-the token an early one just fetched. Here each thread remembers which token *it*
-sent (a thread-local: the client calls ``before_request``, sends, and calls
-``refresh_auth`` on the same thread), and ``refresh_auth`` asks the manager to
-replace exactly that token. The manager's single-flight cache turns fifty such
+the token an early one just fetched. Here each call remembers which token *it*
+sent (in its :class:`RequestContext`, which the client hands to ``before_request``
+and then to ``refresh_auth``), and ``refresh_auth`` asks the manager to replace
+exactly that token. The manager's single-flight cache turns fifty such
 requests into one fetch, and a request whose token was already replaced just reuses
 the replacement.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 
 from ..http.challenges import is_invalid_token
@@ -27,7 +26,10 @@ from ..http.hooks import AuthHookInterface
 from ..http.messages import HttpRequest, HttpResponse, RequestContext
 from ..http.paths import normalize_excluded_paths
 from .data import TokenData
-from .manager import TokenManager
+from .interfaces import TokenSource
+
+#: ``RequestContext.metadata`` key: the token this call sent.
+SENT_TOKEN_KEY = "requestforge.sent_token"
 
 
 class TokenAuthHook(AuthHookInterface):
@@ -41,7 +43,7 @@ class TokenAuthHook(AuthHookInterface):
 
     def __init__(
         self,
-        token_manager: TokenManager,
+        token_manager: TokenSource,
         *,
         header_name: str = "Authorization",
         prefix: str | None = None,
@@ -60,10 +62,9 @@ class TokenAuthHook(AuthHookInterface):
         self.prefix = prefix
         self.auth_error_statuses = statuses
         self.excluded_paths = normalize_excluded_paths(excluded_paths)
-        self._sent = threading.local()
 
     @property
-    def token_manager(self) -> TokenManager:
+    def token_manager(self) -> TokenSource:
         return self._manager
 
     def header_value(self, token: TokenData) -> str:
@@ -76,7 +77,7 @@ class TokenAuthHook(AuthHookInterface):
 
     def before_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
         token = self._manager.get_token()
-        self._sent.token = token
+        context.metadata[SENT_TOKEN_KEY] = token
         # Marked sensitive: masked wherever the request is shown, and the transport never sends
         # it to an origin the client does not trust nor across a redirect to one.
         return request.with_headers({self.header_name: self.header_value(token)}, sensitive=True)
@@ -87,15 +88,14 @@ class TokenAuthHook(AuthHookInterface):
             return True
         return response.status_code >= 400 and is_invalid_token(response.headers)
 
-    def refresh_auth(self) -> bool:
-        """Replace the token this thread sent (single-flight); ``True``: resend the request.
+    def refresh_auth(self, context: RequestContext | None = None) -> bool:
+        """Replace the token this call sent (single-flight); ``True``: resend the request.
 
         Raises :class:`AuthenticationException` if no new token can be obtained, so the
         caller learns why instead of receiving the 401 again.
         """
-        sent: TokenData | None = getattr(self._sent, "token", None)
-        self._sent.token = None
-        self._manager.force_refresh(rejected=sent) if sent is not None else self._manager.force_refresh()
+        sent = context.metadata.pop(SENT_TOKEN_KEY, None) if context is not None else None
+        self._manager.force_refresh(rejected=sent if isinstance(sent, TokenData) else None)
         return True
 
     def invalidate_auth(self) -> None:

@@ -4,6 +4,8 @@
   (OAuth2 grants, a pipeline, anything custom).
 * :class:`TokenFetcherInterface`: one step of a :class:`TokenFetchPipeline`.
 * :class:`FetchContext`: the tokens of the steps already run, handed to the next step.
+* :class:`TokenSource`: what a client authenticates with, a :class:`TokenManager` or a
+  :class:`PipelineTokenManager` alike (the auth hook needs nothing else of them).
 
 They live apart from their implementations so custom providers and fetchers depend
 on a few small contracts, not on the HTTP machinery of the built-in ones.
@@ -14,9 +16,29 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from .data import Clock, TokenData, system_clock
+
+
+@runtime_checkable
+class TokenSource(Protocol):
+    """Hands out the current token of one service and replaces it when it is rejected."""
+
+    @property
+    def service_name(self) -> str: ...
+
+    def get_token(self) -> TokenData:
+        """A valid token, fetched at most once across threads and processes."""
+        ...
+
+    def force_refresh(self, rejected: TokenData | None = None) -> TokenData:
+        """Replace ``rejected`` (or the current token); a token already replaced is reused, not fetched again."""
+        ...
+
+    def invalidate_token(self, reason: str = "manual") -> None:
+        """Drop the cached token everywhere; the next :meth:`get_token` fetches."""
+        ...
 
 
 class TokenProviderInterface(ABC):

@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus
+from urllib.parse import parse_qsl
 
 from ..http.exceptions import (
     AuthenticationException,
@@ -41,8 +41,9 @@ from ..http.exceptions import (
     TimeoutException,
     UntrustedOriginException,
 )
+from ..http.masking import scrub as scrub_text
 from ..http.messages import HttpRequest, HttpResponse
-from ..http.secrets import MASK, Secret, reveal
+from ..http.secrets import Secret
 from .data import DEFAULT_MAX_LIFETIME, DEFAULT_MIN_LIFETIME, Clock, TokenData, header_problem, system_clock, validate_token
 
 _DESCRIPTION_LIMIT = 300
@@ -255,14 +256,7 @@ def sent_values(request: HttpRequest | None, *, extra: Iterable[Any] = ()) -> tu
 
 def scrub(text: str, secrets: Secrets) -> str:
     """``text`` with every secret (and its URL-encoded forms) replaced by ``****``, longest first."""
-    values: set[str] = set()
-    for secret in secrets:
-        if secret:
-            plain = reveal(secret)
-            values.update(v for v in (plain, quote_plus(plain), quote(plain, safe="")) if len(v) >= MIN_SCRUBBED_LENGTH)
-    for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, MASK)
-    return text
+    return scrub_text(text, (secret for secret in secrets if secret), MIN_SCRUBBED_LENGTH)
 
 
 # -- helpers --------------------------------------------------------------------------------

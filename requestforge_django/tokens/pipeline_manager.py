@@ -87,7 +87,7 @@ class PipelineTokenManager:
     def auth_hook(self, **kwargs: Any) -> TokenAuthHook:
         from .auth_hook import TokenAuthHook
 
-        return TokenAuthHook(self, **kwargs)  # type: ignore[arg-type]  # duck-typed manager
+        return TokenAuthHook(self, **kwargs)
 
     def __repr__(self) -> str:
         return f"PipelineTokenManager(pipeline={self._pipeline.name!r}, refresh_from_step={self._refresh_from_step!r})"

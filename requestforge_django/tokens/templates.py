@@ -202,14 +202,3 @@ def render_value(compiled: Any, context: FetchContext, *, owner: str) -> Any:
         items = [render_value(v, context, owner=owner) for v in compiled]
         return tuple(items) if isinstance(compiled, tuple) else items
     return compiled
-
-
-def referenced_steps(compiled: Any) -> frozenset[str]:
-    """The steps whose tokens a compiled value uses."""
-    if isinstance(compiled, Template):
-        return compiled.steps
-    if isinstance(compiled, dict):
-        return frozenset().union(*(referenced_steps(v) for v in compiled.values())) if compiled else frozenset()
-    if isinstance(compiled, (list, tuple)):
-        return frozenset().union(*(referenced_steps(v) for v in compiled)) if compiled else frozenset()
-    return frozenset()

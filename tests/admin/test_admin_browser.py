@@ -2,7 +2,7 @@
 
 Headless Debian Chromium (``/usr/bin/chromium``, installed by ``scripts/test.sh``) driven
 by Playwright for Python, against pytest-django's ``live_server`` (a real HTTP server in
-a thread of this process), a real OAuth2 endpoint (:class:`TokenServer`) and tokens in a
+a thread of this process), a real OAuth2 endpoint (:class:`StubTokenEndpoint`) and tokens in a
 django-redis cache on a real redis-server, so the live server's thread and this test
 share them. Playwright's own browser downloads are never used (``playwright install`` is
 not run): a missing Chromium FAILS the test, it is not skipped.
@@ -29,9 +29,9 @@ from django.contrib.auth.models import User
 from django.test.utils import override_settings
 
 from requestforge_django import get_token_manager
+from requestforge_django.testing import StubTokenEndpoint
 from tests.admin.conftest import KEY_A
 from tests.django.settings_factory import requestforge_setting
-from tests.support.token_server import TokenServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -71,7 +71,7 @@ def launch_chromium(playwright: Any) -> Any:
 
 @pytest.mark.slow
 def test_add_a_credential_and_a_client_then_refresh_its_token(
-    admin_static_files: None, live_server: Any, settings: Any, redis_cache: str, token_server: TokenServer
+    admin_static_files: None, live_server: Any, settings: Any, redis_cache: str, token_server: StubTokenEndpoint
 ) -> None:
     try:
         from playwright.sync_api import expect, sync_playwright
@@ -135,7 +135,7 @@ def test_add_a_credential_and_a_client_then_refresh_its_token(
             expect(page.locator(".messagelist .success")).to_contain_text("Refreshed erp-api: new token ")
             row = page.locator("#token-client-erp-api")
             expect(row.locator("td.state")).to_have_text("cached")
-            expect(row.locator("td.expires-in")).to_have_text(re.compile(r"^(59m \d\ds|1h 00m)$"))
+            expect(row.locator("td.expires-in")).to_have_text(re.compile(r"^expires in (59 min \d\d s|1 h 00 min)$"))
             expect(row.locator("td.token")).to_have_text(re.compile(r"^.{4}\*{4}$"))
             expect(row.locator("td.last-obtained")).not_to_have_text("-")
             pages["status page"] = page.content()

@@ -7,7 +7,7 @@ pressed "Refresh now" and received ``client_secret`` at that host.
 
 Every test goes through the real admin URLs with ``django.test.Client`` and users of
 each permission set, against two loopback servers: the real token endpoint
-(:class:`TokenServer`, the origin the credential is bound to) and an attacker's host
+(:class:`StubTokenEndpoint`, the origin the credential is bound to) and an attacker's host
 (:class:`PartnerServer`, which records every request). "Nothing secret arrived" is
 asserted on what the attacker's server recorded.
 """
@@ -32,13 +32,13 @@ from django.test import Client
 from django.urls import reverse
 
 from requestforge_django import get_client, get_token_manager
-from requestforge_django.checks_encryption import check_credential_bindings
+from requestforge_django.checks.database import check_credential_bindings
 from requestforge_django.models import ClientDefinition, Credential, UnboundCredentialError, normalize_origin
 from requestforge_django.registry import registry
+from requestforge_django.testing import PROTECTED_PATH, TOKEN_PATH, StubTokenEndpoint
 from tests.admin.conftest import KEY_A, raw_column
 from tests.django.settings_factory import requestforge_setting
 from tests.support.partner_server import PartnerServer, Reply
-from tests.support.token_server import PROTECTED_PATH, TOKEN_PATH, TokenServer
 
 pytestmark = pytest.mark.django_db
 
@@ -56,9 +56,9 @@ E043 = "requestforge.E043"
 
 
 @pytest.fixture
-def token_endpoint() -> Iterator[TokenServer]:
+def token_endpoint() -> Iterator[StubTokenEndpoint]:
     """The real token endpoint and API: the origin the credential is bound to."""
-    with TokenServer(expires_in=3600, client_secret=CLIENT_SECRET) as server:
+    with StubTokenEndpoint(expires_in=3600, client_secret=CLIENT_SECRET) as server:
         yield server
 
 
@@ -72,7 +72,7 @@ def attacker() -> Iterator[PartnerServer]:
 
 
 @pytest.fixture
-def configured(settings: Any, token_endpoint: TokenServer, attacker: PartnerServer) -> TokenServer:
+def configured(settings: Any, token_endpoint: StubTokenEndpoint, attacker: PartnerServer) -> StubTokenEndpoint:
     settings.REQUESTFORGE = requestforge_setting(token_endpoint, "default", ENCRYPTION_KEYS=[KEY_A])
     caches["default"].clear()
     registry.reset()
@@ -86,7 +86,7 @@ def committed(django_capture_on_commit_callbacks: Callable[..., Any]) -> Callabl
 
 
 @pytest.fixture
-def erp(configured: TokenServer, committed: Callable[..., Any]) -> Credential:
+def erp(configured: StubTokenEndpoint, committed: Callable[..., Any]) -> Credential:
     """Credential ``erp`` (every secret a canary), bound to the token endpoint's origin."""
     with committed():
         return Credential.objects.create(
@@ -102,7 +102,7 @@ def erp(configured: TokenServer, committed: Callable[..., Any]) -> Credential:
 
 
 @pytest.fixture
-def erp_api(erp: Credential, configured: TokenServer, committed: Callable[..., Any]) -> ClientDefinition:
+def erp_api(erp: Credential, configured: StubTokenEndpoint, committed: Callable[..., Any]) -> ClientDefinition:
     """A database client made by a credential manager: client_credentials with ``erp``, on the bound origin."""
     with committed():
         return ClientDefinition.objects.create(
@@ -255,7 +255,7 @@ def assert_no_secret(html: str, *extra: str) -> None:
 
 
 def test_the_definitions_only_editor_cannot_send_the_client_secret_to_their_host(
-    definitions_editor: Client, erp: Credential, configured: TokenServer, attacker: PartnerServer
+    definitions_editor: Client, erp: Credential, configured: StubTokenEndpoint, attacker: PartnerServer
 ) -> None:
     """The issue's steps, one by one: each is refused, and the attacker's host receives nothing."""
     assert definitions_editor.get(url("credential", "changelist")).status_code == 403
@@ -283,7 +283,7 @@ def test_the_definitions_only_editor_cannot_send_the_client_secret_to_their_host
 
 
 def test_a_definition_that_reached_the_database_anyway_sends_nothing_on_refresh_now(
-    definitions_editor: Client, erp: Credential, configured: TokenServer, attacker: PartnerServer, committed: Callable[..., Any]
+    definitions_editor: Client, erp: Credential, configured: StubTokenEndpoint, attacker: PartnerServer, committed: Callable[..., Any]
 ) -> None:
     """Defence in depth: a row written around the admin (shell, fixture, SQL) is refused by the registry."""
     with committed():
@@ -312,7 +312,7 @@ def test_a_definition_that_reached_the_database_anyway_sends_nothing_on_refresh_
 
 
 def test_the_definitions_only_editor_cannot_repoint_a_definition_that_uses_the_credential(
-    definitions_editor: Client, erp_api: ClientDefinition, configured: TokenServer, attacker: PartnerServer
+    definitions_editor: Client, erp_api: ClientDefinition, configured: StubTokenEndpoint, attacker: PartnerServer
 ) -> None:
     change = url("clientdefinition", "change", erp_api.pk)
     page = definitions_editor.get(change)
@@ -342,7 +342,7 @@ def test_the_definitions_only_editor_cannot_repoint_a_definition_that_uses_the_c
 
 
 def test_pipeline_editors_have_no_way_to_a_credential(
-    definitions_editor: Client, erp: Credential, configured: TokenServer, attacker: PartnerServer
+    definitions_editor: Client, erp: Credential, configured: StubTokenEndpoint, attacker: PartnerServer
 ) -> None:
     """A pipeline step takes no credential: its form has no such field, and a pipeline client cannot carry one."""
     add_page = definitions_editor.get(url("pipelinedefinition", "add")).content.decode()
@@ -359,7 +359,7 @@ def test_pipeline_editors_have_no_way_to_a_credential(
 
 
 def test_a_user_who_may_use_the_credential_sees_it_and_is_held_to_its_origins(
-    credential_user: Client, erp: Credential, configured: TokenServer, attacker: PartnerServer
+    credential_user: Client, erp: Credential, configured: StubTokenEndpoint, attacker: PartnerServer
 ) -> None:
     assert credential_user.get(url("credential", "changelist")).status_code == 403  # use is not view
     assert credential_choices(credential_user.get(url("clientdefinition", "add")).content.decode()) == ["erp"]
@@ -408,7 +408,7 @@ def test_the_origin_binding_holds_for_superusers_too(superuser: Client, erp: Cre
 
 
 def test_only_users_who_may_change_the_credential_edit_its_origins(
-    credential_manager: Client, credential_user: Client, viewer: Client, erp: Credential, configured: TokenServer
+    credential_manager: Client, credential_user: Client, viewer: Client, erp: Credential, configured: StubTokenEndpoint
 ) -> None:
     change = url("credential", "change", erp.pk)
     widened = credential_data(erp, allowed_origins=f"{configured.url}\nhttps://elsewhere.example.com")
@@ -435,7 +435,7 @@ def test_only_users_who_may_change_the_credential_edit_its_origins(
 
 
 def test_narrowing_the_origins_warns_and_the_definition_stops_sending(
-    credential_manager: Client, erp_api: ClientDefinition, configured: TokenServer, committed: Callable[..., Any]
+    credential_manager: Client, erp_api: ClientDefinition, configured: StubTokenEndpoint, committed: Callable[..., Any]
 ) -> None:
     get_client("erp-api").get(PROTECTED_PATH)
     assert configured.stats().token_requests == 1
@@ -452,7 +452,7 @@ def test_narrowing_the_origins_warns_and_the_definition_stops_sending(
 
 
 def test_the_recording_server_does_catch_a_leak_once_the_manager_binds_the_credential_there(
-    credential_manager: Client, erp: Credential, configured: TokenServer, attacker: PartnerServer, committed: Callable[..., Any]
+    credential_manager: Client, erp: Credential, configured: StubTokenEndpoint, attacker: PartnerServer, committed: Callable[..., Any]
 ) -> None:
     """Positive control: binding to a host is the credential manager's decision, and then the secret goes there."""
     with committed():
@@ -473,7 +473,7 @@ def test_the_recording_server_does_catch_a_leak_once_the_manager_binds_the_crede
 
 
 def test_view_only_users_see_no_secret_and_can_change_nothing(
-    viewer: Client, erp_api: ClientDefinition, configured: TokenServer, attacker: PartnerServer
+    viewer: Client, erp_api: ClientDefinition, configured: StubTokenEndpoint, attacker: PartnerServer
 ) -> None:
     get_client("erp-api").get(PROTECTED_PATH)
     token = get_token_manager("erp-api").peek_token().access_token
@@ -494,7 +494,7 @@ def test_view_only_users_see_no_secret_and_can_change_nothing(
     assert_nothing_reached(attacker)
 
 
-def test_no_admin_page_shows_a_secret(superuser: Client, erp_api: ClientDefinition, configured: TokenServer) -> None:
+def test_no_admin_page_shows_a_secret(superuser: Client, erp_api: ClientDefinition, configured: StubTokenEndpoint) -> None:
     erp = erp_api.credential
     ciphertexts = tuple(raw_column(Credential._meta.db_table, name, erp.pk) for name in Credential.SECRET_FIELDS)
     response = refresh(superuser, "erp-api")
@@ -518,7 +518,7 @@ def test_no_admin_page_shows_a_secret(superuser: Client, erp_api: ClientDefiniti
 
 
 def test_settings_clients_use_any_credential_whatever_its_binding(
-    settings: Any, configured: TokenServer, committed: Callable[..., Any]
+    settings: Any, configured: StubTokenEndpoint, committed: Callable[..., Any]
 ) -> None:
     with committed():
         Credential.objects.create(name="unbound", client_id=configured.client_id, client_secret=CLIENT_SECRET)
@@ -540,7 +540,7 @@ def e043(databases: Any = ("default",)) -> list[checks.CheckMessage]:
 
 
 def test_check_e043_reports_definitions_outside_their_credential_binding(
-    settings: Any, erp_api: ClientDefinition, configured: TokenServer, attacker: PartnerServer
+    settings: Any, erp_api: ClientDefinition, configured: StubTokenEndpoint, attacker: PartnerServer
 ) -> None:
     assert e043() == []
     ClientDefinition.objects.filter(pk=erp_api.pk).update(base_url=attacker.url)  # changed outside the admin

@@ -13,8 +13,7 @@ from django.core.checks import Error
 from django.core.checks.registry import CheckRegistry
 from django.test import override_settings
 
-from requestforge_django.checks import CHECK_TAG
-from requestforge_django.checks_encryption import check_definition_names, check_encryption_keys, register_encryption_checks
+from requestforge_django.checks import CHECK_TAG, check_definition_names, check_encryption_keys, register_database_checks
 from requestforge_django.models import ClientDefinition, Credential, PipelineDefinition
 from tests.admin.conftest import KEY_A
 from tests.support.app_tables import without_app_tables
@@ -116,8 +115,8 @@ def test_register_is_idempotent_and_tags_the_checks() -> None:
 
     before = set(registry.registered_checks)
     try:
-        register_encryption_checks()
-        register_encryption_checks()
+        register_database_checks()
+        register_database_checks()
         added = set(registry.registered_checks) - before
         assert added <= {check_encryption_keys, check_definition_names}
         assert check_encryption_keys in registry.registered_checks and check_definition_names in registry.registered_checks

@@ -15,7 +15,7 @@ from requestforge_django.models import (
     get_credential,
     known_pipeline_names,
 )
-from requestforge_django.validation import parse_client, parse_pipeline, validate_client, validate_pipeline
+from requestforge_django.setting.validate import parse_client, parse_pipeline, validate_client, validate_pipeline
 from tests.admin.conftest import SECRET
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 """The token status page and the token actions of the admin, against a real token endpoint.
 
-The tokens come from a :class:`~tests.support.token_server.TokenServer` (a real OAuth2
+The tokens come from a :class:`~requestforge_django.testing.StubTokenEndpoint` (a real OAuth2
 endpoint on 127.0.0.1) and live in a django-redis cache on a real redis-server, as in
 production; every request goes through the real admin (``admin_client`` is a logged-in
 superuser), so the assertions are about the HTML an operator receives.
@@ -9,20 +9,24 @@ superuser), so the assertions are about the HTML an operator receives.
 from __future__ import annotations
 
 import html as html_lib
+import io
 import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from requestforge_django import get_client, get_pipeline, get_token_manager
+from requestforge_django import DjangoCacheTokenStorage, get_client, get_pipeline, get_token_manager
+from requestforge_django.fencing import client_token_key
 from requestforge_django.models import ClientDefinition, Credential, PipelineDefinition, PipelineStep
+from requestforge_django.registry import registry
+from requestforge_django.testing import APP_TOKEN_PATH, DEVICE_PATH, PROTECTED_PATH, TOKEN_PATH, StubTokenEndpoint
 from tests.admin.conftest import KEY_A
 from tests.django.settings_factory import requestforge_setting
-from tests.support.token_server import APP_TOKEN_PATH, DEVICE_PATH, PROTECTED_PATH, TOKEN_PATH, TokenServer
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +42,7 @@ def changelist(model: str) -> str:
 
 
 @pytest.fixture
-def configured(settings: Any, token_server: TokenServer, redis_cache: str) -> TokenServer:
+def configured(settings: Any, token_server: StubTokenEndpoint, redis_cache: str) -> StubTokenEndpoint:
     """Settings clients ``billing`` (client_credentials), ``partner-api`` (pipeline ``partner``), ``public``, ``legacy`` (api_key)."""
     setting = requestforge_setting(token_server, redis_cache, ENCRYPTION_KEYS=[KEY_A])
     setting["CLIENTS"]["legacy"] = {"BASE_URL": token_server.url, "AUTH": {"TYPE": "api_key", "KEY": STATIC_KEY}}
@@ -80,7 +84,7 @@ def tokens() -> list[str]:
     return [t.access_token for t in found if t is not None]
 
 
-def assert_no_secret(html: str, server: TokenServer) -> None:
+def assert_no_secret(html: str, server: StubTokenEndpoint) -> None:
     for secret in (*tokens(), server.client_secret, STATIC_KEY):
         assert secret not in html
 
@@ -88,7 +92,7 @@ def assert_no_secret(html: str, server: TokenServer) -> None:
 # -- the page ------------------------------------------------------------------------------------------
 
 
-def test_lists_every_settings_client_and_pipeline_step(admin_client: Client, configured: TokenServer) -> None:
+def test_lists_every_settings_client_and_pipeline_step(admin_client: Client, configured: StubTokenEndpoint) -> None:
     html = page(admin_client)
     for row_id in ("billing", "partner-api", "public", "legacy"):
         assert cell(row(html, f"token-client-{row_id}"), "source") == "settings"
@@ -109,7 +113,7 @@ def test_lists_every_settings_client_and_pipeline_step(admin_client: Client, con
     token = get_token_manager("billing").peek_token().access_token
     assert 'data-state="cached"' in billing and cell(billing, "state") == "cached"
     assert cell(billing, "token") == token[:4] + "****"
-    assert cell(billing, "expires-in").startswith(("59m", "1h 00m"))
+    assert cell(billing, "expires-in").startswith(("expires in 59 min", "expires in 1 h 00 min"))
     assert cell(billing, "last-obtained") != "-" and cell(billing, "last-error") == "-"
     for step in ("device", "app"):
         assert cell(row(html, f"token-pipeline-partner-{step}"), "state") == "cached"
@@ -117,7 +121,7 @@ def test_lists_every_settings_client_and_pipeline_step(admin_client: Client, con
     assert_no_secret(html, configured)
 
 
-def test_refresh_now_fetches_a_new_token_and_the_page_shows_it(admin_client: Client, configured: TokenServer) -> None:
+def test_refresh_now_fetches_a_new_token_and_the_page_shows_it(admin_client: Client, configured: StubTokenEndpoint) -> None:
     get_client("billing").get(PROTECTED_PATH)
     old = get_token_manager("billing").peek_token().access_token
     before = configured.stats().token_requests
@@ -136,7 +140,7 @@ def test_refresh_now_fetches_a_new_token_and_the_page_shows_it(admin_client: Cli
     assert_no_secret(html, configured)
 
 
-def test_refresh_now_on_a_step_refetches_that_step_and_its_dependents(admin_client: Client, configured: TokenServer) -> None:
+def test_refresh_now_on_a_step_refetches_that_step_and_its_dependents(admin_client: Client, configured: StubTokenEndpoint) -> None:
     get_client("partner-api").get(PROTECTED_PATH)
     device, app = (get_pipeline("partner").peek_step(s).access_token for s in ("device", "app"))
     before = configured.stats().requests
@@ -154,7 +158,7 @@ def test_refresh_now_on_a_step_refetches_that_step_and_its_dependents(admin_clie
     assert configured.stats().requests.get(DEVICE_PATH, 0) == before.get(DEVICE_PATH, 0) + 1
 
 
-def test_invalidate_drops_the_token(admin_client: Client, configured: TokenServer) -> None:
+def test_invalidate_drops_the_token(admin_client: Client, configured: StubTokenEndpoint) -> None:
     get_client("billing").get(PROTECTED_PATH)
     get_client("partner-api").get(PROTECTED_PATH)
 
@@ -170,7 +174,7 @@ def test_invalidate_drops_the_token(admin_client: Client, configured: TokenServe
     assert all(cell(row(html, f"token-pipeline-partner-{s}"), "state") == "not cached" for s in ("device", "app"))
 
 
-def test_a_failed_refresh_keeps_the_token_and_shows_the_error(admin_client: Client, configured: TokenServer) -> None:
+def test_a_failed_refresh_keeps_the_token_and_shows_the_error(admin_client: Client, configured: StubTokenEndpoint) -> None:
     get_client("billing").get(PROTECTED_PATH)
     old = get_token_manager("billing").peek_token().access_token
     configured.fail_with(503, path=TOKEN_PATH)
@@ -186,7 +190,7 @@ def test_a_failed_refresh_keeps_the_token_and_shows_the_error(admin_client: Clie
     assert configured.client_secret not in errors[0]
 
 
-def test_static_clients_have_no_buttons_and_no_token_to_refresh(admin_client: Client, configured: TokenServer) -> None:
+def test_static_clients_have_no_buttons_and_no_token_to_refresh(admin_client: Client, configured: StubTokenEndpoint) -> None:
     html = page(admin_client)
     assert "<form" not in row(html, "token-client-legacy") and "<form" not in row(html, "token-client-public")
     assert "Refresh now" in row(html, "token-client-billing") and "Invalidate" in row(html, "token-client-billing")
@@ -196,7 +200,7 @@ def test_static_clients_have_no_buttons_and_no_token_to_refresh(admin_client: Cl
     assert any(m.startswith("Could not refresh nope: UnknownNameError: No client named 'nope'") for m in messages_of(response))
 
 
-def test_a_malformed_action_is_refused(admin_client: Client, configured: TokenServer) -> None:
+def test_a_malformed_action_is_refused(admin_client: Client, configured: StubTokenEndpoint) -> None:
     assert post_action(admin_client, "explode", "client", "billing").status_code == 400
     assert post_action(admin_client, "refresh", "credential", "billing").status_code == 400
     assert admin_client.put(status_url()).status_code == 405
@@ -212,7 +216,7 @@ def staff(username: str, *codenames: str, is_staff: bool = True) -> User:
     return user
 
 
-def test_anonymous_and_non_staff_users_are_sent_to_the_login_page(client: Client, configured: TokenServer) -> None:
+def test_anonymous_and_non_staff_users_are_sent_to_the_login_page(client: Client, configured: StubTokenEndpoint) -> None:
     for user in (None, staff("outsider", "view_clientdefinition", "change_clientdefinition", is_staff=False)):
         if user is not None:
             client.force_login(user)
@@ -221,7 +225,7 @@ def test_anonymous_and_non_staff_users_are_sent_to_the_login_page(client: Client
     assert configured.stats().token_requests == 0
 
 
-def test_staff_without_permission_get_403(client: Client, configured: TokenServer) -> None:
+def test_staff_without_permission_get_403(client: Client, configured: StubTokenEndpoint) -> None:
     client.force_login(staff("nobody", "view_credential", "view_pipelinedefinition", "change_pipelinedefinition"))
     assert client.get(status_url()).status_code == 403
     assert post_action(client, "refresh", "client", "billing").status_code == 403
@@ -229,7 +233,7 @@ def test_staff_without_permission_get_403(client: Client, configured: TokenServe
     assert configured.stats().fetches == 0
 
 
-def test_viewers_see_the_page_but_cannot_act(client: Client, configured: TokenServer) -> None:
+def test_viewers_see_the_page_but_cannot_act(client: Client, configured: StubTokenEndpoint) -> None:
     get_client("billing").get(PROTECTED_PATH)
     client.force_login(staff("viewer", "view_clientdefinition"))
     html = page(client)
@@ -242,7 +246,7 @@ def test_viewers_see_the_page_but_cannot_act(client: Client, configured: TokenSe
     assert get_token_manager("billing").peek_token() is not None
 
 
-def test_actions_need_the_change_permission_of_their_kind(client: Client, configured: TokenServer) -> None:
+def test_actions_need_the_change_permission_of_their_kind(client: Client, configured: StubTokenEndpoint) -> None:
     client.force_login(staff("clients-only", "change_clientdefinition"))
     html = page(client)  # change implies view
     assert "Refresh now" in row(html, "token-client-billing")
@@ -258,7 +262,7 @@ def test_actions_need_the_change_permission_of_their_kind(client: Client, config
     assert get_pipeline("partner").peek_step("app") is not None
 
 
-def test_csrf_is_enforced(configured: TokenServer) -> None:
+def test_csrf_is_enforced(configured: StubTokenEndpoint) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
     assert post_action(client, "refresh", "client", "billing").status_code == 403
@@ -277,7 +281,7 @@ def test_csrf_is_enforced(configured: TokenServer) -> None:
 
 @pytest.fixture
 def database_definitions(
-    configured: TokenServer, django_capture_on_commit_callbacks: Callable[..., Any]
+    configured: StubTokenEndpoint, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> tuple[ClientDefinition, PipelineDefinition]:
     """A database client ``erp-api`` (credential ``erp``), an inactive client and a database pipeline ``partner-db``.
 
@@ -324,7 +328,7 @@ def token_column(html: str, name: str) -> str:
 
 
 def test_database_definitions_are_listed_with_a_link_and_without_secrets(
-    admin_client: Client, configured: TokenServer, database_definitions: tuple[ClientDefinition, PipelineDefinition]
+    admin_client: Client, configured: StubTokenEndpoint, database_definitions: tuple[ClientDefinition, PipelineDefinition]
 ) -> None:
     client, pipeline = database_definitions
     html = page(admin_client)
@@ -337,7 +341,7 @@ def test_database_definitions_are_listed_with_a_link_and_without_secrets(
 
 
 def test_client_changelist_column_and_actions(
-    admin_client: Client, configured: TokenServer, database_definitions: tuple[ClientDefinition, PipelineDefinition]
+    admin_client: Client, configured: StubTokenEndpoint, database_definitions: tuple[ClientDefinition, PipelineDefinition]
 ) -> None:
     client, _ = database_definitions
     inactive = ClientDefinition.objects.get(name="old-api")
@@ -363,7 +367,7 @@ def test_client_changelist_column_and_actions(
 
 
 def test_pipeline_changelist_column_and_actions(
-    admin_client: Client, configured: TokenServer, database_definitions: tuple[ClientDefinition, PipelineDefinition]
+    admin_client: Client, configured: StubTokenEndpoint, database_definitions: tuple[ClientDefinition, PipelineDefinition]
 ) -> None:
     _, pipeline = database_definitions
     html = admin_client.get(changelist("pipelinedefinition")).content.decode()
@@ -373,7 +377,9 @@ def test_pipeline_changelist_column_and_actions(
     response = admin_client.post(changelist("pipelinedefinition"), data, follow=True)
     assert any(m.startswith("Refreshed every step of partner-db: new final token ") for m in messages_of(response))
     column = token_column(response.content.decode(), "partner-db")
-    assert re.fullmatch(r"device: cached, expires in (59m \d\ds|1h 00m)<br>app: cached, expires in (59m \d\ds|1h 00m)", column), column
+    assert re.fullmatch(
+        r"device: cached, expires in (59 min \d\d s|1 h 00 min)<br>app: cached, expires in (59 min \d\d s|1 h 00 min)", column
+    ), column
     assert configured.stats().requests.get(DEVICE_PATH) == 1 and configured.stats().requests.get(APP_TOKEN_PATH) == 1
 
     response = admin_client.post(changelist("pipelinedefinition"), {**data, "action": "invalidate_tokens"}, follow=True)
@@ -382,7 +388,7 @@ def test_pipeline_changelist_column_and_actions(
 
 
 def test_view_only_users_get_no_token_actions(
-    client: Client, configured: TokenServer, database_definitions: tuple[ClientDefinition, PipelineDefinition]
+    client: Client, configured: StubTokenEndpoint, database_definitions: tuple[ClientDefinition, PipelineDefinition]
 ) -> None:
     definition, _ = database_definitions
     client.force_login(staff("viewer", "view_clientdefinition"))
@@ -390,3 +396,27 @@ def test_view_only_users_get_no_token_actions(
     assert "refresh_tokens" not in html and token_column(html, "erp-api") == "not cached"
     client.post(changelist("clientdefinition"), {"action": "refresh_tokens", "_selected_action": [definition.pk], "index": 0})
     assert configured.stats().token_requests == 0
+
+
+def test_a_token_whose_credential_is_gone_is_shown_and_can_still_be_invalidated(
+    admin_client: Client, configured: StubTokenEndpoint, database_definitions: tuple[ClientDefinition, PipelineDefinition]
+) -> None:
+    """Invalidation works from the name alone (nothing is built): the command and the page both drop the token."""
+    token = get_token_manager("erp-api").get_token()
+    Credential.objects.filter(name="erp").update(is_active=False)  # no signal: the token stays in the shared cache
+    spec = registry.definitions().settings
+    storage = DjangoCacheTokenStorage(cache_alias=spec.cache, key_prefix=spec.key_prefix)
+    assert storage.get(client_token_key("erp-api")) == token
+
+    erp = row(page(admin_client), "token-client-erp-api")
+    assert 'data-state="error"' in erp and cell(erp, "state") == 'credential "erp" missing or inactive'
+
+    out = io.StringIO()
+    call_command("requestforge_invalidate", "erp-api", stdout=out, stderr=io.StringIO())
+    assert out.getvalue().split() == ["Invalidated", "erp-api"]
+    assert storage.get(client_token_key("erp-api")) is None
+
+    storage.set(client_token_key("erp-api"), token)
+    response = post_action(admin_client, "invalidate", "client", "erp-api", follow=True)
+    assert "Invalidated erp-api: every process fetches a new token on next use." in messages_of(response)
+    assert storage.get(client_token_key("erp-api")) is None

@@ -1,15 +1,15 @@
-"""``REQUESTFORGE`` values for the Django-layer tests, built around a running TokenServer."""
+"""``REQUESTFORGE`` values for the Django-layer tests, built around a running StubTokenEndpoint."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.support.token_server import APP_TOKEN_PATH, DEVICE_PATH, TokenServer
+from requestforge_django.testing import APP_TOKEN_PATH, DEVICE_PATH, StubTokenEndpoint
 
 __all__ = ["requestforge_setting"]
 
 
-def requestforge_setting(server: TokenServer, cache: str, **overrides: Any) -> dict[str, Any]:
+def requestforge_setting(server: StubTokenEndpoint, cache: str, **overrides: Any) -> dict[str, Any]:
     """One OAuth client (``billing``), one pipeline (``partner``) and a client using it (``partner-api``)."""
     setting: dict[str, Any] = {
         "CACHE": cache,

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from django.core.cache import caches
 
-from requestforge_django.cache import DjangoCacheLease, DjangoCacheTokenStorage, TokenStorageError
 from requestforge_django.http.exceptions import HttpClientException
+from requestforge_django.shared.errors import TokenStorageError
+from requestforge_django.shared.lease import DjangoCacheLease
+from requestforge_django.shared.token_storage import DjangoCacheTokenStorage
 from requestforge_django.tokens.data import TokenData
 from requestforge_django.tokens.interfaces import TokenProviderInterface
 from requestforge_django.tokens.manager import TokenManager
@@ -474,10 +476,10 @@ def test_token_manager_on_dead_redis_raises_a_typed_error(dead_redis: str) -> No
 def test_http_call_on_dead_redis_fails_typed_without_reaching_the_api(dead_redis: str) -> None:
     from requestforge_django.http.client import HttpClient
     from requestforge_django.http.config import HttpClientConfigBuilder
+    from requestforge_django.testing import StubTokenEndpoint
     from requestforge_django.tokens.auth_hook import TokenAuthHook
-    from tests.support.token_server import TokenServer
 
-    with TokenServer() as server:
+    with StubTokenEndpoint() as server:
         manager = TokenManager(CountingProvider(), DjangoCacheTokenStorage(dead_redis))
         config = HttpClientConfigBuilder().with_base_url(server.url).with_auth_hook(TokenAuthHook(manager)).build()
         with HttpClient(config) as client, pytest.raises(TokenStorageError, match="redis-down"):

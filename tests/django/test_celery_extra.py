@@ -31,8 +31,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from requestforge_django.testing import TOKEN_PATH, StubTokenEndpoint
 from tests.support.registry_worker import ROOT, process_env
-from tests.support.token_server import TOKEN_PATH, TokenServer
 
 BROKER_DB = 2  # the warm-up tests use db 1; db 0 is the token cache
 INTERVAL = 0.5
@@ -97,7 +97,7 @@ def wait_for(condition: Callable[[], Any], seconds: float, what: str, log: Path)
 
 
 @pytest.fixture
-def worker_with_beat(redis_server: str, redis_client: Any, tmp_path: Path) -> Iterator[tuple[str, TokenServer, Path]]:
+def worker_with_beat(redis_server: str, redis_client: Any, tmp_path: Path) -> Iterator[tuple[str, StubTokenEndpoint, Path]]:
     """``celery -A tests.support.celery_app worker --beat`` on a Redis broker; yields (broker URL, token server, log)."""
     import redis
 
@@ -105,7 +105,7 @@ def worker_with_beat(redis_server: str, redis_client: Any, tmp_path: Path) -> It
     broker_client = redis.Redis.from_url(broker)
     broker_client.flushdb()  # no task left behind by another test
     log_path = tmp_path / "worker.log"
-    with TokenServer(expires_in=3600) as server, log_path.open("w") as log:
+    with StubTokenEndpoint(expires_in=3600) as server, log_path.open("w") as log:
         env = process_env(redis_server, server.url, RF_BROKER_URL=broker, RF_WARM_INTERVAL=str(INTERVAL))
         command = [sys.executable, "-m", "celery", "-A", "tests.support.celery_app", "worker", "--beat", "--concurrency=1"]
         command += ["--loglevel=INFO", "--without-gossip", "--without-mingle", f"--schedule={tmp_path / 'beat-schedule'}"]
@@ -126,7 +126,7 @@ def worker_with_beat(redis_server: str, redis_client: Any, tmp_path: Path) -> It
 @pytest.mark.redis
 @pytest.mark.slow
 def test_a_worker_with_embedded_beat_boots_on_redis_and_runs_the_requestforge_tasks(
-    worker_with_beat: tuple[str, TokenServer, Path], redis_client: Any
+    worker_with_beat: tuple[str, StubTokenEndpoint, Path], redis_client: Any
 ) -> None:
     from celery import Celery
 

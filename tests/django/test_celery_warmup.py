@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
+from requestforge_django.testing import APP_TOKEN_PATH, DEVICE_PATH, TOKEN_PATH, StubTokenEndpoint
 from tests.support.registry_worker import ROOT, RegistryWorkerProcess, process_env
-from tests.support.token_server import APP_TOKEN_PATH, DEVICE_PATH, TOKEN_PATH, TokenServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -44,13 +44,13 @@ LOAD_SECONDS = 3 * LIFETIME + 1
 
 
 @pytest.fixture
-def server() -> Iterator[TokenServer]:
-    with TokenServer(expires_in=LIFETIME, delay=FETCH_DELAY) as server:
+def server() -> Iterator[StubTokenEndpoint]:
+    with StubTokenEndpoint(expires_in=LIFETIME, delay=FETCH_DELAY) as server:
         yield server
 
 
 @pytest.fixture
-def celery(redis_server: str, redis_client: Any, server: TokenServer, tmp_path: Path) -> Iterator[dict[str, str]]:
+def celery(redis_server: str, redis_client: Any, server: StubTokenEndpoint, tmp_path: Path) -> Iterator[dict[str, str]]:
     """A Celery worker and a beat process; yields the environment of the load process."""
     common = {"RF_DEVICE_TTL": str(LIFETIME), "RF_WARM_INTERVAL": str(INTERVAL)}
     broker = redis_server.rsplit("/", 1)[0] + "/1"
@@ -95,18 +95,18 @@ def wait_until(condition: Any, seconds: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def fetches_by_path(server: TokenServer) -> dict[str, int]:
+def fetches_by_path(server: StubTokenEndpoint) -> dict[str, int]:
     requests = server.stats().requests
     return {path: requests.get(path, 0) for path in (TOKEN_PATH, DEVICE_PATH, APP_TOKEN_PATH)}
 
 
-def issued_by_path(server: TokenServer) -> dict[str, int]:
+def issued_by_path(server: StubTokenEndpoint) -> dict[str, int]:
     """Tokens actually answered (a request in flight is counted by ``fetches_by_path`` already)."""
     issued = server.stats().issued
     return {path: issued.get(path, 0) for path in (TOKEN_PATH, DEVICE_PATH, APP_TOKEN_PATH)}
 
 
-def test_no_call_waits_and_each_token_is_fetched_once_per_renewal(celery: dict[str, str], server: TokenServer) -> None:
+def test_no_call_waits_and_each_token_is_fetched_once_per_renewal(celery: dict[str, str], server: StubTokenEndpoint) -> None:
     # Beat warms the cold cache by itself: no request has been made yet.
     wait_until(lambda: all(issued_by_path(server).values()), 30, "the first warm-up run")
     load = RegistryWorkerProcess(celery)
@@ -132,7 +132,9 @@ def test_no_call_waits_and_each_token_is_fetched_once_per_renewal(celery: dict[s
         assert 3 <= count <= cycles + 1, (path, count, cycles)
 
 
-def test_a_failing_cycle_is_signalled_and_the_next_one_recovers(celery: dict[str, str], server: TokenServer, redis_client: Any) -> None:
+def test_a_failing_cycle_is_signalled_and_the_next_one_recovers(
+    celery: dict[str, str], server: StubTokenEndpoint, redis_client: Any
+) -> None:
     wait_until(lambda: issued_by_path(server)[TOKEN_PATH] >= 1, 30, "the first warm-up run")
     first = server.stats().issued.get(TOKEN_PATH, 0)
     server.fail_with(503, times=1, path=TOKEN_PATH)  # the next renewal attempt of billing fails

@@ -20,9 +20,9 @@ from requestforge_django import get_client
 from requestforge_django.admin import ClientDefinitionForm
 from requestforge_django.checks import CHECK_TAG
 from requestforge_django.models import ClientDefinition, Credential
+from requestforge_django.setting.validate import parse_client, validate_client
 from requestforge_django.tokens.auth_hook import TokenAuthHook
 from requestforge_django.tokens.providers import OAuth2TokenProvider
-from requestforge_django.validation import parse_client, validate_client
 
 TOKEN_URL = "https://auth.example.com/oauth/token"
 API = "https://api.example.com"

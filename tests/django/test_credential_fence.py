@@ -22,11 +22,11 @@ import pytest
 from django.core.management import call_command
 
 from requestforge_django import get_client, get_token_manager
-from requestforge_django.cache import DjangoCacheTokenStorage
 from requestforge_django.fencing import GONE, MEMORY_LIMIT, credential_version_key, current_credential_version, prepare_credential_change
 from requestforge_django.http.exceptions import AuthenticationException
 from requestforge_django.models import ClientDefinition, Credential, PipelineDefinition, PipelineStep
 from requestforge_django.registry import Registry, registry
+from requestforge_django.shared.token_storage import DjangoCacheTokenStorage
 from requestforge_django.signals import token_invalidated
 from requestforge_django.status import token_statuses
 from requestforge_django.tokens.data import TokenData

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from requestforge_django.testing import APP_TOKEN_PATH, DEVICE_PATH, TOKEN_PATH, StubTokenEndpoint
 from tests.support import workers
-from tests.support.token_server import APP_TOKEN_PATH, DEVICE_PATH, TOKEN_PATH, TokenServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -27,8 +27,8 @@ DELAY = 0.2
 
 
 @pytest.fixture(scope="module")
-def token_server() -> Iterator[TokenServer]:
-    with TokenServer(delay=DELAY, expires_in=3600) as server:
+def token_server() -> Iterator[StubTokenEndpoint]:
+    with StubTokenEndpoint(delay=DELAY, expires_in=3600) as server:
         yield server
 
 
@@ -45,10 +45,10 @@ def pool(redis_server: str) -> Iterator[ProcessPoolExecutor]:
 
 
 @pytest.fixture
-def server(token_server: TokenServer, redis_client: Any) -> TokenServer:
+def server(token_server: StubTokenEndpoint, redis_client: Any) -> StubTokenEndpoint:
     """The shared token server with fresh counters, on a flushed (cold) Redis."""
     token_server.recover()
-    token_server.reset_stats()
+    token_server.reset_counters()
     return token_server
 
 
@@ -60,7 +60,7 @@ def all_processes(pool: ProcessPoolExecutor, spec: dict[str, Any]) -> list[dict[
     return results
 
 
-def test_token_manager_fetches_once_for_all_processes(pool: ProcessPoolExecutor, server: TokenServer) -> None:
+def test_token_manager_fetches_once_for_all_processes(pool: ProcessPoolExecutor, server: StubTokenEndpoint) -> None:
     spec = {"kind": "manager", "token_url": server.token_url, "cache_key": f"cold-{uuid.uuid4().hex}"}
     results = all_processes(pool, spec)
     assert server.stats().token_requests == 1
@@ -69,7 +69,7 @@ def test_token_manager_fetches_once_for_all_processes(pool: ProcessPoolExecutor,
     assert max(r["seconds"] for r in results) < DELAY + 2.0
 
 
-def test_invalidation_in_one_process_causes_exactly_one_refetch(pool: ProcessPoolExecutor, server: TokenServer) -> None:
+def test_invalidation_in_one_process_causes_exactly_one_refetch(pool: ProcessPoolExecutor, server: StubTokenEndpoint) -> None:
     # local_ttl=0: every process re-reads Redis on each call, so the invalidation is seen at
     # once (by default it is seen within local_ttl; tests/tokens/test_local_memo.py covers that).
     spec = {"kind": "manager", "token_url": server.token_url, "cache_key": f"inv-{uuid.uuid4().hex}", "local_ttl": 0}
@@ -83,7 +83,7 @@ def test_invalidation_in_one_process_causes_exactly_one_refetch(pool: ProcessPoo
     assert fingerprints.isdisjoint({r["fingerprint"] for r in first})
 
 
-def test_two_step_pipeline_fetches_each_step_once(pool: ProcessPoolExecutor, server: TokenServer) -> None:
+def test_two_step_pipeline_fetches_each_step_once(pool: ProcessPoolExecutor, server: StubTokenEndpoint) -> None:
     spec = {"kind": "pipeline", "base_url": server.url, "cache_key_prefix": f"pipe-{uuid.uuid4().hex}"}
     results = all_processes(pool, spec)
     stats = server.stats()

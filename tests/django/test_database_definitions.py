@@ -16,25 +16,25 @@ from requestforge_django.http.exceptions import ConfigurationError
 from requestforge_django.models import ClientDefinition, Credential, PipelineDefinition, PipelineStep
 from requestforge_django.registry import registry
 from requestforge_django.signals import token_invalidated
+from requestforge_django.testing import DEVICE_PATH, PROTECTED_PATH, StubTokenEndpoint
 from tests.support.registry_worker import ROOT, RegistryWorkerProcess, process_env
-from tests.support.token_server import DEVICE_PATH, PROTECTED_PATH, TokenServer
 
 FERNET_KEY = "9lrjcDK1nqbXgNjm3wz7PZ3tNGgtsM2Yq6_tV9m1nPA="
 
 
 @pytest.fixture
-def server() -> Iterator[TokenServer]:
-    with TokenServer(expires_in=3600) as server:
+def server() -> Iterator[StubTokenEndpoint]:
+    with StubTokenEndpoint(expires_in=3600) as server:
         yield server
 
 
 @pytest.fixture
-def configured(settings: Any, server: TokenServer, redis_cache: str, db: None) -> TokenServer:
+def configured(settings: Any, server: StubTokenEndpoint, redis_cache: str, db: None) -> StubTokenEndpoint:
     settings.REQUESTFORGE = {"CACHE": redis_cache, "ENCRYPTION_KEYS": [FERNET_KEY]}
     return server
 
 
-def erp_client(server: TokenServer, secret: str | None = None) -> ClientDefinition:
+def erp_client(server: StubTokenEndpoint, secret: str | None = None) -> ClientDefinition:
     credential = Credential.objects.create(
         name="erp-prod", client_id=server.client_id, client_secret=secret or server.client_secret, allowed_origins=[server.url]
     )
@@ -44,7 +44,7 @@ def erp_client(server: TokenServer, secret: str | None = None) -> ClientDefiniti
 
 
 @pytest.mark.django_db(transaction=True)
-def test_database_client_with_an_encrypted_credential(configured: TokenServer) -> None:
+def test_database_client_with_an_encrypted_credential(configured: StubTokenEndpoint) -> None:
     erp_client(configured)
     assert get_client("erp").get(PROTECTED_PATH).status_code == 200
     assert configured.stats().token_requests == 1
@@ -52,7 +52,7 @@ def test_database_client_with_an_encrypted_credential(configured: TokenServer) -
 
 
 @pytest.mark.django_db(transaction=True)
-def test_changing_the_credential_invalidates_its_tokens_and_rebuilds(configured: TokenServer) -> None:
+def test_changing_the_credential_invalidates_its_tokens_and_rebuilds(configured: StubTokenEndpoint) -> None:
     erp_client(configured, secret="wrong-secret")
     with pytest.raises(Exception, match="invalid_client"):
         get_client("erp").get(PROTECTED_PATH)
@@ -73,7 +73,7 @@ def test_changing_the_credential_invalidates_its_tokens_and_rebuilds(configured:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_database_pipeline_and_a_client_using_it(configured: TokenServer) -> None:
+def test_database_pipeline_and_a_client_using_it(configured: StubTokenEndpoint) -> None:
     pipeline = PipelineDefinition.objects.create(name="dbflow")
     PipelineStep.objects.create(
         pipeline=pipeline,
@@ -90,7 +90,7 @@ def test_database_pipeline_and_a_client_using_it(configured: TokenServer) -> Non
 
 
 @pytest.mark.django_db(transaction=True)
-def test_missing_credential_is_a_clear_error_and_other_clients_work(configured: TokenServer, settings: Any) -> None:
+def test_missing_credential_is_a_clear_error_and_other_clients_work(configured: StubTokenEndpoint, settings: Any) -> None:
     settings.REQUESTFORGE = {
         **settings.REQUESTFORGE,
         "CLIENTS": {
@@ -106,7 +106,7 @@ def test_missing_credential_is_a_clear_error_and_other_clients_work(configured: 
 @pytest.mark.slow
 @pytest.mark.redis
 def test_a_definition_change_reaches_another_os_process_within_a_second(
-    redis_server: str, redis_client: Any, server: TokenServer, tmp_path: Path
+    redis_server: str, redis_client: Any, server: StubTokenEndpoint, tmp_path: Path
 ) -> None:
     env = process_env(redis_server, server.url, RF_DB_PATH=str(tmp_path / "db.sqlite3"))
 

@@ -31,7 +31,7 @@ from django.views.debug import get_default_exception_reporter_filter
 
 from requestforge_django import get_client, get_pipeline, get_token_manager
 from requestforge_django.debug import FILTER_PATH
-from tests.support.token_server import APP_TOKEN_PATH, DEVICE_PATH, PROTECTED_PATH, TOKEN_PATH, TokenServer
+from requestforge_django.testing import APP_TOKEN_PATH, DEVICE_PATH, PROTECTED_PATH, TOKEN_PATH, StubTokenEndpoint
 
 pytestmark = pytest.mark.django_db  # the registry reads database definitions too
 
@@ -98,13 +98,13 @@ def secrets() -> Canaries:
 
 
 @pytest.fixture
-def server(secrets: Canaries) -> Iterator[TokenServer]:
-    with TokenServer(client_id="svc", client_secret=secrets.client_secret, device_id=secrets.device_id) as running:
+def server(secrets: Canaries) -> Iterator[StubTokenEndpoint]:
+    with StubTokenEndpoint(client_id="svc", client_secret=secrets.client_secret, device_id=secrets.device_id) as running:
         yield running
 
 
 @pytest.fixture
-def configured(settings: Any, server: TokenServer, secrets: Canaries) -> TokenServer:
+def configured(settings: Any, server: StubTokenEndpoint, secrets: Canaries) -> StubTokenEndpoint:
     no_retry = {"STRATEGY": "none"}
     settings.REQUESTFORGE = {
         "CACHE": "default",
@@ -196,7 +196,7 @@ def assert_useful(html: str, exception: str, *names: str) -> None:
 
 
 @pytest.mark.parametrize(("status", "body"), [(500, None), (200, "<html>not a token</html>")], ids=["500", "garbage"])
-def test_token_endpoint_failure(configured: TokenServer, secrets: Canaries, status: int, body: Any) -> None:
+def test_token_endpoint_failure(configured: StubTokenEndpoint, secrets: Canaries, status: int, body: Any) -> None:
     configured.fail_with(status, body=body, path=TOKEN_PATH)
     html = error_page("/call/billing/")
     assert configured.stats().token_requests >= 1
@@ -204,7 +204,7 @@ def test_token_endpoint_failure(configured: TokenServer, secrets: Canaries, stat
     assert_useful(html, "AuthenticationException", "billing", configured.token_url)
 
 
-def test_pipeline_step_failure_after_a_device_token(configured: TokenServer, secrets: Canaries) -> None:
+def test_pipeline_step_failure_after_a_device_token(configured: StubTokenEndpoint, secrets: Canaries) -> None:
     configured.fail_with(500, path=APP_TOKEN_PATH)
     html = error_page("/call/partner-api/")
     device = get_pipeline("partner").peek_step("device")
@@ -213,13 +213,13 @@ def test_pipeline_step_failure_after_a_device_token(configured: TokenServer, sec
     assert_useful(html, "AuthenticationException", "service=partner, step=app", "/app/token")
 
 
-def test_proxy_with_credentials_that_cannot_be_reached(configured: TokenServer, secrets: Canaries) -> None:
+def test_proxy_with_credentials_that_cannot_be_reached(configured: StubTokenEndpoint, secrets: Canaries) -> None:
     html = error_page("/call/proxied/")
     assert_absent(html, secrets.needles())
     assert_useful(html, "ConnectionException", "proxied", "proxy-user")
 
 
-def test_api_key_in_a_custom_header_rejected_by_the_partner(configured: TokenServer, secrets: Canaries) -> None:
+def test_api_key_in_a_custom_header_rejected_by_the_partner(configured: StubTokenEndpoint, secrets: Canaries) -> None:
     html = error_page("/call/keyed/")
     assert configured.stats().protected_unauthorized == 1
     assert_absent(html, secrets.needles())
@@ -229,7 +229,7 @@ def test_api_key_in_a_custom_header_rejected_by_the_partner(configured: TokenSer
 # -- without the filter: the same pages leak, and W007 says so -------------------------------------------
 
 
-def test_without_the_filter_the_settings_section_shows_secrets(configured: TokenServer, secrets: Canaries) -> None:
+def test_without_the_filter_the_settings_section_shows_secrets(configured: StubTokenEndpoint, secrets: Canaries) -> None:
     configured.fail_with(500, path=APP_TOKEN_PATH)
     html = error_page("/call/partner-api/", with_filter=False)
     # Django's own filter hides AUTH and a "password" key, but not a pin, a device id or a proxy URL's password.
@@ -238,7 +238,7 @@ def test_without_the_filter_the_settings_section_shows_secrets(configured: Token
     assert secrets.client_secret not in html and secrets.password not in html
 
 
-def test_secrets_in_application_frame_locals(configured: TokenServer, secrets: Canaries) -> None:
+def test_secrets_in_application_frame_locals(configured: StubTokenEndpoint, secrets: Canaries) -> None:
     leaky = error_page("/token-then-fail/", with_filter=False)
     token = get_token_manager("billing").peek_token()
     assert token is not None
@@ -250,7 +250,7 @@ def test_secrets_in_application_frame_locals(configured: TokenServer, secrets: C
     assert "<td>authorization</td>" in html and "'Bearer ****'" in html_lib.unescape(html)  # the local is listed, masked
 
 
-def test_w007_is_reported_only_with_debug_on_and_without_the_filter(configured: TokenServer) -> None:
+def test_w007_is_reported_only_with_debug_on_and_without_the_filter(configured: StubTokenEndpoint) -> None:
     def w007() -> list[Any]:
         return [message for message in run_checks() if message.id == "requestforge.W007"]
 

@@ -215,7 +215,7 @@ def test_e003_excluded_path_entries_that_no_hook_would_accept(bad: str, fragment
 
 
 def test_the_checks_normalize_like_the_hooks() -> None:
-    from requestforge_django.validation import parse_client
+    from requestforge_django.setting.validate import parse_client
 
     spec = parse_client(
         "api",

@@ -20,20 +20,20 @@ from typing import Any
 
 import pytest
 
+from requestforge_django.testing import StubTokenEndpoint
 from tests.support.registry_worker import ROOT, RegistryWorkerProcess, process_env
-from tests.support.token_server import TokenServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 
 @pytest.fixture
-def server() -> Iterator[TokenServer]:
-    with TokenServer(expires_in=3600) as server:
+def server() -> Iterator[StubTokenEndpoint]:
+    with StubTokenEndpoint(expires_in=3600) as server:
         yield server
 
 
 @pytest.fixture
-def env(redis_server: str, redis_client: Any, server: TokenServer) -> dict[str, str]:
+def env(redis_server: str, redis_client: Any, server: StubTokenEndpoint) -> dict[str, str]:
     """Environment of the Django processes: the session's Redis (flushed) and this test's token server."""
     return process_env(redis_server, server.url)
 
@@ -44,7 +44,7 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(("client", "target", "fetches_per_token"), [("billing", "billing", 1), ("partner-api", "partner", 2)])
 def test_invalidated_in_one_process_refetched_once_by_the_other(
-    env: dict[str, str], server: TokenServer, client: str, target: str, fetches_per_token: int
+    env: dict[str, str], server: StubTokenEndpoint, client: str, target: str, fetches_per_token: int
 ) -> None:
     worker = RegistryWorkerProcess(env)
     try:

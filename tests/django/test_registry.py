@@ -13,24 +13,24 @@ from requestforge_django.http.auth import ApiKeyAuthHook, BasicAuthHook, BearerT
 from requestforge_django.http.circuit_breaker import CircuitBreaker
 from requestforge_django.http.retry import ExponentialBackoffRetryStrategy, NoRetryStrategy, SimpleRetryStrategy
 from requestforge_django.registry import Registry, UnknownNameError, bump_generation, registry
-from requestforge_django.shared_breaker import CacheCircuitBreaker
+from requestforge_django.shared.breaker import CacheCircuitBreaker
+from requestforge_django.testing import PROTECTED_PATH, StubTokenEndpoint
 from requestforge_django.tokens.auth_hook import TokenAuthHook
 from requestforge_django.tokens.manager import TokenManager
 from requestforge_django.tokens.pipeline_manager import PipelineTokenManager
 from tests.django.settings_factory import requestforge_setting
-from tests.support.token_server import PROTECTED_PATH, TokenServer
 
 pytestmark = pytest.mark.django_db(databases=[])
 
 
 @pytest.fixture
-def configured(settings: Any, token_server: TokenServer, redis_cache: str) -> TokenServer:
+def configured(settings: Any, token_server: StubTokenEndpoint, redis_cache: str) -> StubTokenEndpoint:
     settings.REQUESTFORGE = requestforge_setting(token_server, redis_cache)
     return token_server
 
 
 class TestLookups:
-    def test_same_object_for_every_call_and_thread(self, configured: TokenServer) -> None:
+    def test_same_object_for_every_call_and_thread(self, configured: StubTokenEndpoint) -> None:
         seen: list[object] = []
         barrier = threading.Barrier(16)
 
@@ -47,7 +47,7 @@ class TestLookups:
         assert len({id(client) for client in seen}) == 1
         assert get_client("billing") is seen[0]
 
-    def test_unknown_client_lists_known_names(self, configured: TokenServer) -> None:
+    def test_unknown_client_lists_known_names(self, configured: StubTokenEndpoint) -> None:
         with pytest.raises(UnknownNameError) as info:
             get_client("biling")
         message = str(info.value)
@@ -55,15 +55,15 @@ class TestLookups:
         assert "'billing'" in message and "'partner-api'" in message and "'public'" in message
         assert isinstance(info.value, LookupError)
 
-    def test_unknown_pipeline_lists_known_names(self, configured: TokenServer) -> None:
+    def test_unknown_pipeline_lists_known_names(self, configured: StubTokenEndpoint) -> None:
         with pytest.raises(UnknownNameError, match=r"No pipeline named 'nope'; known: 'partner'"):
             get_pipeline("nope")
 
-    def test_token_manager_of_a_client_without_tokens_is_refused(self, configured: TokenServer) -> None:
+    def test_token_manager_of_a_client_without_tokens_is_refused(self, configured: StubTokenEndpoint) -> None:
         with pytest.raises(UnknownNameError, match=r"client 'public' has no AUTH.*'billing', 'partner'"):
             get_token_manager("public")
 
-    def test_token_managers_by_auth_type(self, configured: TokenServer) -> None:
+    def test_token_managers_by_auth_type(self, configured: StubTokenEndpoint) -> None:
         assert isinstance(get_token_manager("billing"), TokenManager)
         pipeline_manager = get_token_manager("partner")
         assert isinstance(pipeline_manager, PipelineTokenManager)
@@ -71,7 +71,7 @@ class TestLookups:
         assert get_token_manager("partner-api") is pipeline_manager
         assert pipeline_manager.pipeline is get_pipeline("partner")
 
-    def test_settings_change_rebuilds_and_closes_old_clients(self, configured: TokenServer, settings: Any) -> None:
+    def test_settings_change_rebuilds_and_closes_old_clients(self, configured: StubTokenEndpoint, settings: Any) -> None:
         first = get_client("public")
         first.get(PROTECTED_PATH)  # opens this thread's session
         assert first._sessions
@@ -125,7 +125,7 @@ class TestBuiltConfig:
 
     def test_rate_limits_local_and_shared(self, settings: Any, redis_cache: str) -> None:
         from requestforge_django.http.rate_limit import RateLimiter
-        from requestforge_django.shared_rate_limit import CacheRateLimiter
+        from requestforge_django.shared.rate_limit import CacheRateLimiter
 
         settings.REQUESTFORGE = {
             "CACHE": redis_cache,
@@ -170,7 +170,7 @@ class TestBuiltConfig:
 
 
 class TestTokensThroughRedis:
-    def test_oauth_client_fetches_once_and_stores_in_redis(self, configured: TokenServer, redis_client: Any) -> None:
+    def test_oauth_client_fetches_once_and_stores_in_redis(self, configured: StubTokenEndpoint, redis_client: Any) -> None:
         client = get_client("billing")
         assert isinstance(client.config.auth_hook, TokenAuthHook)
         for _ in range(5):
@@ -179,7 +179,7 @@ class TestTokensThroughRedis:
         keys = {key.decode() for key in redis_client.keys("*")}
         assert any(key.endswith("rf-test:client:billing") for key in keys), keys
 
-    def test_pipeline_client_runs_both_steps_once(self, configured: TokenServer, redis_client: Any) -> None:
+    def test_pipeline_client_runs_both_steps_once(self, configured: StubTokenEndpoint, redis_client: Any) -> None:
         client = get_client("partner-api")
         for _ in range(3):
             assert client.get(PROTECTED_PATH).status_code == 200
@@ -189,15 +189,15 @@ class TestTokensThroughRedis:
         assert any(key.endswith("rf-test:pipeline:partner:device") for key in keys)
         assert any(key.endswith("rf-test:pipeline:partner:app") for key in keys)
 
-    def test_revoked_pipeline_token_is_refreshed_once_and_retried(self, configured: TokenServer) -> None:
+    def test_revoked_pipeline_token_is_refreshed_once_and_retried(self, configured: StubTokenEndpoint) -> None:
         client = get_client("partner-api")
         assert client.get(PROTECTED_PATH).status_code == 200
         configured.revoke_all()
-        configured.reset_stats()
+        configured.reset_counters()
         assert client.get(PROTECTED_PATH).status_code == 200
         assert configured.stats().fetches == 2  # the whole flow again: the device token was revoked too
 
-    def test_a_second_registry_reuses_the_cached_token(self, configured: TokenServer) -> None:
+    def test_a_second_registry_reuses_the_cached_token(self, configured: StubTokenEndpoint) -> None:
         """Another process (here: a second registry) reads the token from Redis instead of fetching."""
         first = get_token_manager("billing").get_token()
         other = Registry()
@@ -206,7 +206,7 @@ class TestTokensThroughRedis:
 
 
 class TestGeneration:
-    def test_bump_generation_is_seen_by_other_registries(self, configured: TokenServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_bump_generation_is_seen_by_other_registries(self, configured: StubTokenEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
         import requestforge_django.registry as registry_module
 
         other = Registry()

@@ -23,12 +23,11 @@ from django.test import override_settings
 
 from requestforge_django.apps import SETTINGS_RELOAD_UID
 from requestforge_django.checks import CHECK_TAG, check_settings
-from requestforge_django.conf import DEFAULTS, requestforge_settings
-from requestforge_django.specs import AuthSpec, ClientSpec, PipelineSpec, SettingsSpec
-from requestforge_django.tokens import TokenFetcherInterface
-from requestforge_django.validation import (
-    CHECKS,
-    Level,
+from requestforge_django.setting.conf import requestforge_settings
+from requestforge_django.setting.ids import CHECKS, Level
+from requestforge_django.setting.keys import DEFAULTS
+from requestforge_django.setting.specs import AuthSpec, ClientSpec, PipelineSpec, SettingsSpec
+from requestforge_django.setting.validate import (
     parse_client,
     parse_pipeline,
     parse_settings,
@@ -36,6 +35,7 @@ from requestforge_django.validation import (
     validate_pipeline,
     validate_settings,
 )
+from requestforge_django.tokens import TokenFetcherInterface
 
 
 class DummyFetcher(TokenFetcherInterface):
@@ -483,7 +483,7 @@ def test_e013_unimportable_hook_or_fetcher(setting: dict[str, Any], key: str, ta
             "AUTH configures auth hooks",
         ),
         (
-            with_steps([{"NAME": "a", "URL": "https://a.example.com", "FETCHER": "requestforge_django.specs.freeze"}]),
+            with_steps([{"NAME": "a", "URL": "https://a.example.com", "FETCHER": "requestforge_django.setting.specs.freeze"}]),
             f'{STEPS}[0]["FETCHER"]',
             "is not a class",
         ),

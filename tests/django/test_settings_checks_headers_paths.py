@@ -94,3 +94,9 @@ def test_trust_and_limit_keys_reach_the_client_config(settings: Any) -> None:
 )
 def test_trust_and_limit_keys_are_checked(key: str, value: Any, fragment: str) -> None:
     reported(with_client("billing", {"BASE_URL": BASE, key: value}), "requestforge.E003", f'["{key}"]', fragment)
+
+
+@pytest.mark.parametrize("steps", [3, True, "abc"])
+def test_steps_that_are_not_a_list_are_reported_not_a_crash(steps: Any) -> None:
+    # Used to raise TypeError from the token-limit rule, which walked the raw STEPS.
+    reported({"PIPELINES": {"partner": {"STEPS": steps}}}, "requestforge.E003", '["STEPS"]')

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from requestforge_django.http.circuit_breaker import CircuitState
-from requestforge_django.shared_breaker import CacheCircuitBreaker
+from requestforge_django.shared.breaker import CacheCircuitBreaker
 from tests.support.wall_clock import WallClock
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from requestforge_django.http.exceptions import RateLimitExceeded
-from requestforge_django.shared_rate_limit import CacheRateLimiter
+from requestforge_django.shared.rate_limit import CacheRateLimiter
 from tests.support.wall_clock import WallClock
 
 

@@ -11,16 +11,16 @@ import pytest
 from requestforge_django import get_client, get_token_manager
 from requestforge_django.http.exceptions import AuthenticationException
 from requestforge_django.registry import registry
+from requestforge_django.shared.status_records import read_status
 from requestforge_django.signals import token_invalidated, token_obtained, token_refresh_failed
-from requestforge_django.token_events import read_status
+from requestforge_django.testing import PROTECTED_PATH, StubTokenEndpoint
 from tests.django.settings_factory import requestforge_setting
-from tests.support.token_server import PROTECTED_PATH, TokenServer
 
 pytestmark = pytest.mark.django_db(databases=[])
 
 
 @pytest.fixture
-def configured(settings: Any, token_server: TokenServer, redis_cache: str) -> TokenServer:
+def configured(settings: Any, token_server: StubTokenEndpoint, redis_cache: str) -> StubTokenEndpoint:
     settings.REQUESTFORGE = requestforge_setting(token_server, redis_cache)
     return token_server
 
@@ -48,7 +48,7 @@ def received() -> Iterator[list[tuple[str, dict[str, Any]]]]:
             signal.disconnect(receiver)
 
 
-def test_obtained_once_per_fetch_with_name_step_and_expiry(configured: TokenServer, received: list) -> None:
+def test_obtained_once_per_fetch_with_name_step_and_expiry(configured: StubTokenEndpoint, received: list) -> None:
     client = get_client("billing")
     client.get(PROTECTED_PATH)
     client.get(PROTECTED_PATH)
@@ -59,7 +59,7 @@ def test_obtained_once_per_fetch_with_name_step_and_expiry(configured: TokenServ
     assert set(kwargs) == {"name", "step", "expires_at"}  # never the token
 
 
-def test_pipeline_steps_are_signalled_per_step(configured: TokenServer, received: list) -> None:
+def test_pipeline_steps_are_signalled_per_step(configured: StubTokenEndpoint, received: list) -> None:
     get_client("partner-api").get(PROTECTED_PATH)
     assert [(label, kw["name"], kw["step"]) for label, kw in received] == [
         ("obtained", "partner", "device"),
@@ -67,7 +67,7 @@ def test_pipeline_steps_are_signalled_per_step(configured: TokenServer, received
     ]
 
 
-def test_invalidation_cascades_with_a_reason(configured: TokenServer, received: list) -> None:
+def test_invalidation_cascades_with_a_reason(configured: StubTokenEndpoint, received: list) -> None:
     get_token_manager("partner").get_token()
     received.clear()
     registry.get_pipeline("partner").invalidate_step("device", reason="manual")
@@ -77,7 +77,7 @@ def test_invalidation_cascades_with_a_reason(configured: TokenServer, received: 
     ]
 
 
-def test_refresh_failure_is_signalled_with_a_masked_error_and_recorded(configured: TokenServer, received: list) -> None:
+def test_refresh_failure_is_signalled_with_a_masked_error_and_recorded(configured: StubTokenEndpoint, received: list) -> None:
     configured.fail_with(503)
     with pytest.raises(AuthenticationException):
         get_client("billing").get(PROTECTED_PATH)
@@ -95,7 +95,7 @@ def test_refresh_failure_is_signalled_with_a_masked_error_and_recorded(configure
     assert record.last_obtained_at is not None
 
 
-def test_a_failing_receiver_does_not_break_the_request(configured: TokenServer) -> None:
+def test_a_failing_receiver_does_not_break_the_request(configured: StubTokenEndpoint) -> None:
     def broken(sender: Any, **kwargs: Any) -> None:
         raise RuntimeError("receiver bug")
 

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from requestforge_django.http.secrets import Secret, reveal
+from requestforge_django.setting.validate import validate_pipeline
 from requestforge_django.tokens.data import TokenData
 from requestforge_django.tokens.fetchers import BodyTokenFetcher
 from requestforge_django.tokens.interfaces import FetchContext
 from requestforge_django.tokens.templates import Placeholder, TemplateSyntaxError, parse_template
-from requestforge_django.validation import validate_pipeline
 
 DEVICE = TokenData(access_token="dev-tok", token_type="Device", refresh_token="dev-rt", scope="s1 s2")
 

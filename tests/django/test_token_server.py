@@ -9,22 +9,22 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.support.token_server import APP_TOKEN_PATH, DEVICE_PATH, TokenServer
+from requestforge_django.testing import APP_TOKEN_PATH, DEVICE_PATH, StubTokenEndpoint
 
 CREDENTIALS = {"grant_type": "client_credentials", "client_id": "test-client", "client_secret": "test-secret"}
 
 
 @pytest.fixture
-def server() -> Iterator[TokenServer]:
-    with TokenServer(expires_in=3600) as running:
+def server() -> Iterator[StubTokenEndpoint]:
+    with StubTokenEndpoint(expires_in=3600) as running:
         yield running
 
 
-def fetch(server: TokenServer, **kwargs: object) -> requests.Response:
+def fetch(server: StubTokenEndpoint, **kwargs: object) -> requests.Response:
     return requests.post(server.token_url, data=kwargs.pop("data", CREDENTIALS), timeout=5, **kwargs)  # type: ignore[arg-type]
 
 
-def test_issues_tokens_that_open_the_protected_endpoint(server: TokenServer) -> None:
+def test_issues_tokens_that_open_the_protected_endpoint(server: StubTokenEndpoint) -> None:
     answer = fetch(server)
     assert answer.status_code == 200
     body = answer.json()
@@ -36,13 +36,13 @@ def test_issues_tokens_that_open_the_protected_endpoint(server: TokenServer) -> 
     assert (stats.token_requests, stats.protected_ok, stats.protected_unauthorized) == (1, 1, 1)
 
 
-def test_client_authentication(server: TokenServer) -> None:
+def test_client_authentication(server: StubTokenEndpoint) -> None:
     assert fetch(server, data={"grant_type": "client_credentials"}, auth=("test-client", "test-secret")).status_code == 200
     assert fetch(server, data={**CREDENTIALS, "client_secret": "wrong"}).json() == {"error": "invalid_client"}
     assert fetch(server, data={**CREDENTIALS, "grant_type": "password"}).status_code == 400
 
 
-def test_tokens_expire_and_can_be_revoked(server: TokenServer) -> None:
+def test_tokens_expire_and_can_be_revoked(server: StubTokenEndpoint) -> None:
     server.configure(expires_in=0.3)
     token = fetch(server).json()["access_token"]
     assert server.is_valid(token)
@@ -56,7 +56,7 @@ def test_tokens_expire_and_can_be_revoked(server: TokenServer) -> None:
     assert requests.get(server.protected_url, headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code == 401
 
 
-def test_failure_injection(server: TokenServer) -> None:
+def test_failure_injection(server: StubTokenEndpoint) -> None:
     server.fail_with(503, times=2)
     assert [fetch(server).status_code for _ in range(3)] == [503, 503, 200]
     server.fail_with(200, body="<html>not json</html>")
@@ -66,7 +66,7 @@ def test_failure_injection(server: TokenServer) -> None:
 
 
 def test_delay_is_applied_and_stop_interrupts_it() -> None:
-    server = TokenServer(delay=0.2).start()
+    server = StubTokenEndpoint(delay=0.2).start()
     started = time.monotonic()
     assert fetch(server).status_code == 200
     assert time.monotonic() - started >= 0.2
@@ -84,7 +84,7 @@ def test_delay_is_applied_and_stop_interrupts_it() -> None:
     assert outcome == [200]
 
 
-def test_two_step_flow(server: TokenServer) -> None:
+def test_two_step_flow(server: StubTokenEndpoint) -> None:
     device = requests.post(server.url + DEVICE_PATH, headers={"X-Device-ID": "device-123"}, timeout=5)
     assert device.status_code == 200
     app = requests.post(

@@ -23,8 +23,8 @@ from django.core.cache import caches
 
 from requestforge_django import get_client, get_pipeline, get_token_manager
 from requestforge_django.http.exceptions import AuthenticationException, TimeoutException
+from requestforge_django.setting.validate import parse_settings, validate_settings
 from requestforge_django.tokens.manager import TokenManager
-from requestforge_django.validation import parse_settings, validate_settings
 from tests.support.partner_server import PartnerServer, Received, Reply
 
 pytestmark = pytest.mark.django_db(databases=[])

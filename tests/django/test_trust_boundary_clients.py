@@ -26,8 +26,8 @@ from requestforge_django import get_client, get_pipeline, get_token_manager
 from requestforge_django.http.exceptions import ConfigurationError, HttpClientException, UntrustedOriginException
 from requestforge_django.http.hooks import RequestHookInterface
 from requestforge_django.http.messages import HttpRequest, RequestContext
+from requestforge_django.testing import APP_TOKEN_PATH, DEVICE_PATH, StubTokenEndpoint
 from tests.support.partner_server import PartnerServer, Received, Reply
-from tests.support.token_server import APP_TOKEN_PATH, DEVICE_PATH, TokenServer
 
 pytestmark = pytest.mark.django_db(databases=[])
 
@@ -42,7 +42,7 @@ CANARIES = (CLIENT_SECRET, DEVICE_ID, BEARER, API_KEY, PASSWORD, BASIC, HEADER_S
 REDIRECTS = [301, 302, 303, 307, 308]
 
 
-def auth_settings(tokens: TokenServer) -> dict[str, dict[str, Any]]:
+def auth_settings(tokens: StubTokenEndpoint) -> dict[str, dict[str, Any]]:
     """Client name -> what gives it credentials; every way the REQUESTFORGE setting offers."""
     oauth = {"TYPE": "client_credentials", "TOKEN_URL": tokens.token_url, "CLIENT_ID": tokens.client_id, "CLIENT_SECRET": CLIENT_SECRET}
     return {
@@ -60,8 +60,8 @@ def auth_settings(tokens: TokenServer) -> dict[str, dict[str, Any]]:
 KINDS = ["oauth", "bearer", "api_key_header", "api_key_query", "basic", "pipeline", "secret_header"]
 
 
-def pipeline_setting(tokens: TokenServer) -> dict[str, Any]:
-    """Two steps on the TokenServer; the client sends the second step's token."""
+def pipeline_setting(tokens: StubTokenEndpoint) -> dict[str, Any]:
+    """Two steps on the StubTokenEndpoint; the client sends the second step's token."""
     device = {"NAME": "device", "FETCHER": "header", "URL": tokens.url + DEVICE_PATH, "HEADERS": {"X-Device-ID": DEVICE_ID}}
     device["TOKEN_HEADER"] = "X-Device-Token"
     app = {"NAME": "app", "FETCHER": "body", "URL": tokens.url + APP_TOKEN_PATH, "HEADERS": {"X-Device-Token": "{device}"}}
@@ -85,19 +85,19 @@ def other() -> Iterator[PartnerServer]:
 
 
 @pytest.fixture
-def tokens() -> Iterator[TokenServer]:
-    with TokenServer(client_secret=CLIENT_SECRET, device_id=DEVICE_ID) as server:
+def tokens() -> Iterator[StubTokenEndpoint]:
+    with StubTokenEndpoint(client_secret=CLIENT_SECRET, device_id=DEVICE_ID) as server:
         yield server
 
 
 @pytest.fixture
-def configure(settings: Any, partner: PartnerServer, tokens: TokenServer) -> Callable[..., None]:
+def configure(settings: Any, partner: PartnerServer, tokens: StubTokenEndpoint) -> Callable[..., None]:
     """``configure(**options)``: REQUESTFORGE with one client per kind (plus ``public``, without credentials) on ``partner``."""
 
     def apply(**options: Any) -> None:
         clients = {name: {"BASE_URL": partner.url, "TIMEOUT": 5, **extra, **options} for name, extra in auth_settings(tokens).items()}
         clients["public"] = {"BASE_URL": partner.url, "TIMEOUT": 5, **options}
-        # A fresh KEY_PREFIX: no token cached by an earlier test (for another TokenServer) is reused.
+        # A fresh KEY_PREFIX: no token cached by an earlier test (for another StubTokenEndpoint) is reused.
         prefix = f"rf-trust-{uuid.uuid4().hex[:8]}"
         settings.REQUESTFORGE = {"KEY_PREFIX": prefix, "CLIENTS": clients, "PIPELINES": {"partner": pipeline_setting(tokens)}}
 
@@ -119,7 +119,7 @@ STATIC_CREDENTIALS = {
 
 
 def credential_of(kind: str) -> str:
-    """What a request of client ``kind`` carries on the wire (tokens as issued by the TokenServer)."""
+    """What a request of client ``kind`` carries on the wire (tokens as issued by the StubTokenEndpoint)."""
     if kind in STATIC_CREDENTIALS:
         return STATIC_CREDENTIALS[kind]
     held = get_token_manager("oauth").peek_token() if kind == "oauth" else get_pipeline("partner").peek_step("app")

@@ -9,6 +9,7 @@ import pytest
 
 from requestforge_django.http.circuit_breaker import CircuitBreaker, CircuitSnapshot, CircuitState
 from requestforge_django.http.exceptions import CircuitBreakerException, ConfigurationError
+from requestforge_django.http.state import StateStore
 
 
 class FakeClock:
@@ -343,23 +344,43 @@ def test_validation_names_the_field(kwargs: dict, field: str) -> None:
     assert info.value.field == field
 
 
+class RecordingStore(StateStore[CircuitSnapshot]):
+    """What a shared-cache store looks like: the snapshot outside the breaker, every write recorded."""
+
+    def __init__(self, shared: dict) -> None:
+        self.shared = shared
+        self.writes: list[CircuitSnapshot] = []
+        self.lock = threading.Lock()  # a cache lock in real life
+
+    def read(self) -> CircuitSnapshot | None:
+        return self.shared.get("snapshot")
+
+    def update(self, step):  # type: ignore[no-untyped-def]
+        with self.lock:
+            new, result = step(self.read())
+            if new is not None:
+                self.write(new)
+            return result
+
+    def write(self, value: CircuitSnapshot) -> None:
+        self.writes.append(value)
+        self.shared["snapshot"] = value
+
+
 class RecordingBreaker(CircuitBreaker):
-    """What a shared-cache subclass would look like: storage behind _load/_store."""
+    """The core breaker with a :class:`RecordingStore` on ``store``."""
+
+    store: RecordingStore
 
     def __init__(self, store: dict, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.store = store
-        self.writes: list[CircuitSnapshot] = []
+        super().__init__(store=RecordingStore(store), **kwargs)  # type: ignore[arg-type]
 
-    def _load(self) -> CircuitSnapshot:
-        return self.store.get("snapshot", CircuitSnapshot())
-
-    def _store(self, snapshot: CircuitSnapshot) -> None:
-        self.writes.append(snapshot)
-        self.store["snapshot"] = snapshot
+    @property
+    def writes(self) -> list[CircuitSnapshot]:
+        return self.store.writes
 
 
-def test_state_lives_only_behind_load_and_store(clock: FakeClock) -> None:
+def test_state_lives_only_in_the_store(clock: FakeClock) -> None:
     shared: dict = {}
     first = RecordingBreaker(shared, failure_threshold=2, recovery_timeout=10.0, clock=clock)
     second = RecordingBreaker(shared, failure_threshold=2, recovery_timeout=10.0, clock=clock)

@@ -34,7 +34,7 @@ from requestforge_django.http.exceptions import (
 from requestforge_django.http.masking import MASK, is_sensitive_name, mask_body, mask_text
 from requestforge_django.http.messages import HttpMethod, HttpRequest, HttpResponse
 from requestforge_django.http.secrets import Secret
-from requestforge_django.specs import AuthSpec, ClientSpec, PipelineSpec, SettingsSpec, StepSpec
+from requestforge_django.setting.specs import AuthSpec, ClientSpec, PipelineSpec, SettingsSpec, StepSpec
 from tests.support.partner_server import PartnerServer, Received, Reply
 
 

@@ -12,7 +12,7 @@ from requestforge_django.http.client import HttpClient
 from requestforge_django.http.config import HttpClientConfigBuilder
 from requestforge_django.http.exceptions import ConfigurationError, RateLimitExceeded
 from requestforge_django.http.hooks import ErrorHookInterface
-from requestforge_django.http.rate_limit import BucketState, RateLimiter, RateLimiterInterface, refill, reserve
+from requestforge_django.http.rate_limit import BucketState, BucketStore, RateLimiter, RateLimiterInterface, refill, reserve
 from requestforge_django.http.retry import SimpleRetryStrategy
 
 BASE = "https://partner.test"
@@ -190,27 +190,32 @@ def test_reserve_is_a_pure_function_of_state_and_time():
     assert reserve(BucketState(0.0, 10.0), 9.0, 1, rate=2, burst=3) == (BucketState(-1.0, 10.0), 0.5)
 
 
-class SharedStoreLimiter(RateLimiter):
-    """What a cache-backed limiter looks like: the state lives outside the instance."""
+class DictBucketStore(BucketStore):
+    """What a cache-backed store looks like: the bucket lives outside the limiter."""
 
-    def __init__(self, store: dict, lock: threading.Lock, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.store, self.store_lock = store, lock
+    def __init__(self, shared: dict, lock: threading.Lock) -> None:
+        self.shared, self.lock = shared, lock
 
-    def _load(self):
-        raw = self.store.get("bucket")
+    def read(self):
+        raw = self.shared.get("bucket")
         return None if raw is None else BucketState(*raw)
 
-    def _store(self, state):
-        self.store["bucket"] = (state.tokens, state.updated_at)
-
-    def _update(self, transition):
-        with self.store_lock:  # a cache lock in real life
-            current = self._load()
-            new, result = transition(current, self._clock())
-            if new is not None and new != current:
-                self._store(new)
+    def update(self, step):
+        with self.lock:  # a cache lock in real life
+            new, result = step(self.read())
+            if new is not None:
+                self.write(new)
             return result
+
+    def write(self, value):
+        self.shared["bucket"] = (value.tokens, value.updated_at)
+
+
+class SharedStoreLimiter(RateLimiter):
+    """The core limiter with a :class:`DictBucketStore`."""
+
+    def __init__(self, store: dict, lock: threading.Lock, *args, **kwargs) -> None:
+        super().__init__(*args, store=DictBucketStore(store, lock), **kwargs)
 
 
 def test_the_bucket_can_live_in_a_shared_store():

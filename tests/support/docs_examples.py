@@ -610,7 +610,7 @@ class DocsEnvironment:
         reset_requestforge()
 
     def validate(self, block: Block, raw: Any, caches: Mapping[str, Any] | None = None) -> None:
-        from requestforge_django.validation import validate_settings
+        from requestforge_django.setting.validate import validate_settings
 
         problems = validate_settings(raw, caches=caches)
         if problems:

@@ -2,7 +2,7 @@
 
 The test passes the servers it started through the environment:
 ``RF_REDIS_URL`` (django-redis alias ``"redis"``, the token cache) and
-``RF_TOKEN_SERVER`` (base URL of a :class:`~tests.support.token_server.TokenServer`
+``RF_TOKEN_SERVER`` (base URL of a :class:`~requestforge_django.testing.StubTokenEndpoint`
 with its default credentials).
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
+from requestforge_django.testing import APP_TOKEN_PATH, DEVICE_PATH, TOKEN_PATH
 from tests.support.django_caches import REDIS_ALIAS, redis_cache_config
-from tests.support.token_server import APP_TOKEN_PATH, DEVICE_PATH, TOKEN_PATH
 
 SECRET_KEY = "tests-only-not-secret"
 USE_TZ = True

@@ -99,7 +99,7 @@ def token_lefts(name: str) -> dict[str, float | None]:
 def load(names: list[str], seconds: float, threads: int) -> dict[str, Any]:
     from requestforge_django import get_client
     from requestforge_django.signals import token_obtained
-    from tests.support.token_server import PROTECTED_PATH
+    from requestforge_django.testing import PROTECTED_PATH
 
     obtained: list[str] = []
 
@@ -146,7 +146,7 @@ def main() -> None:
 
     django.setup()
     from requestforge_django import get_client, get_token_manager
-    from tests.support.token_server import PROTECTED_PATH
+    from requestforge_django.testing import PROTECTED_PATH
     from tests.support.workers import fingerprint
 
     print(json.dumps({"ready": True}), flush=True)

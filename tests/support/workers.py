@@ -53,7 +53,7 @@ def _build(spec: dict[str, Any]) -> Any:
         built = _OBJECTS.get(identity)
         if built is not None:
             return built
-        from requestforge_django.cache import DjangoCacheTokenStorage
+        from requestforge_django.shared.token_storage import DjangoCacheTokenStorage
 
         storage = DjangoCacheTokenStorage(spec.get("alias", REDIS_ALIAS), key_prefix=spec.get("key_prefix", "requestforge"))
         if spec["kind"] == "manager":

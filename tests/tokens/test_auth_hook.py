@@ -30,9 +30,9 @@ def manager(provider, clock):
     return TokenManager(provider, clock=clock)
 
 
-def send_through(hook: TokenAuthHook, url: str = "/things") -> HttpRequest:
+def send_through(hook: TokenAuthHook, url: str = "/things", context: RequestContext | None = None) -> HttpRequest:
     request = HttpRequest(HttpMethod.GET, url)
-    return hook.before_request(request, RequestContext(request))
+    return hook.before_request(request, context if context is not None else RequestContext(request))
 
 
 def response(status: int) -> HttpResponse:
@@ -93,9 +93,10 @@ class TestRefresh:
         sent = threading.Barrier(50)
 
         def request_that_gets_401(i: int) -> str:
-            send_through(hook)  # every thread sent tok-1 ...
+            call = RequestContext(HttpRequest(HttpMethod.GET, "/things"))  # one call: its own context
+            send_through(hook, context=call)  # every call sent tok-1 ...
             sent.wait(10)
-            hook.refresh_auth()  # ... and now all of them got a 401 at once
+            hook.refresh_auth(call)  # ... and now all of them got a 401 at once: each names the token it sent
             return send_through(hook).header("Authorization")
 
         results, errors = run_threads(50, request_that_gets_401)

@@ -461,7 +461,7 @@ OAUTH = {"TYPE": "client_credentials", "TOKEN_URL": "https://auth.example.com/to
 
 
 def problems(setting: dict[str, object], check_id: str) -> list[str]:
-    from requestforge_django.validation import validate_settings
+    from requestforge_django.setting.validate import validate_settings
 
     return [p.message for p in validate_settings(setting, caches=CACHES) if p.id == check_id]
 
@@ -472,7 +472,7 @@ def with_step(**step: object) -> dict[str, object]:
 
 class TestSettings:
     def test_defaults_pass(self) -> None:
-        from requestforge_django.validation import validate_settings
+        from requestforge_django.setting.validate import validate_settings
 
         setting = {"CLIENTS": {"billing": {"BASE_URL": "https://b.example.com", "AUTH": OAUTH}}, **with_step(TTL=3600)}
         assert [p for p in validate_settings(setting, caches=CACHES) if p.is_error] == []
@@ -506,7 +506,7 @@ class TestSettings:
 
     def test_registry_builds_token_clients_with_the_limits(self) -> None:
         from requestforge_django.registry import build_oauth_provider, build_step
-        from requestforge_django.validation import parse_settings
+        from requestforge_django.setting.validate import parse_settings
 
         setting = {
             "LOCK_TIMEOUT": 6,

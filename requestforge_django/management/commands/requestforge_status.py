@@ -8,45 +8,38 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from ...status import TokenStatus, format_seconds, token_statuses
+from ... import operations
+from ...status import TokenStatus
 from ._base import run_or_fail
+
+COLUMNS = ("NAME", "SOURCE", "AUTH", "STATE", "EXPIRY", "TOKEN", "LAST OBTAINED", "LAST ERROR")
 
 
 class Command(BaseCommand):
-    help = "Show each client's and pipeline step's token: cached or not, expiry, a masked prefix, last fetch and error."
+    help = "Show each client's and pipeline step's token: its state, expiry, a masked prefix, last fetch and error."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("names", nargs="*", metavar="NAME", help="clients or pipelines to show (default: all)")
-        parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+        parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table (expires_in in seconds)")
 
     def handle(self, *args: Any, names: list[str], json: bool, **options: Any) -> None:
-        rows = run_or_fail(lambda: token_statuses(names or None))
+        rows = run_or_fail(lambda: operations.statuses(names or None))
         if json:
             self.stdout.write(_dumps([row.to_json() for row in rows]))
             return
         if not rows:
             self.stdout.write("No clients or pipelines are defined.")
             return
-        table: list[tuple[str, ...]] = [("NAME", "SOURCE", "AUTH", "TOKEN", "EXPIRES IN", "LAST OBTAINED", "LAST ERROR")]
-        table.extend(_cells(row) for row in rows)
-        widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
+        table: list[tuple[str, ...]] = [COLUMNS, *(_cells(row) for row in rows)]
+        widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS) - 1)]
         for line in table:
             self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[-1])
 
 
 def _cells(row: TokenStatus) -> tuple[str, ...]:
-    token: str | None
-    if row.problem:
-        token = row.problem
-    elif row.error:
-        token = f"cache unreadable ({row.error})"
-    elif not row.uses_tokens or row.auth == "pipeline":
-        token = "static credentials" if row.auth not in ("none", "pipeline") else "via pipeline" if row.auth == "pipeline" else "no auth"
-    else:
-        token = row.token if row.cached else "not cached"
     obtained = _utc(row.last_obtained_at) if row.last_obtained_at else "-"
     error = f"{_utc(row.last_error_at)}: {row.last_error}" if row.last_error and row.last_error_at else "-"
-    return (row.label, row.source, row.auth, token or "-", format_seconds(row.expires_in), obtained, error)
+    return (row.label, row.source, row.auth, row.state_text, row.expiry, row.token or "-", obtained, error)
 
 
 def _utc(moment: datetime) -> str:

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...status import format_seconds
-from ...warming import warm
+from ... import operations
+from ...status import describe_expiry
 from ._base import run_or_fail
 
 
@@ -18,14 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("names", nargs="*", metavar="NAME", help="clients or pipelines (default: WARM, or every token-backed one)")
 
     def handle(self, *args: Any, names: list[str], **options: Any) -> None:
-        results = run_or_fail(lambda: warm(names or None))
+        results = run_or_fail(lambda: operations.warm(names or None))
         if not results:
             self.stdout.write("Nothing to warm: no client or pipeline obtains tokens.")
             return
         for result in results:
-            detail = (
-                f"expires in {format_seconds(result.expires_in)}" if result.ok else result.error or "renewal failed; the cached token stays"
-            )
+            detail = describe_expiry(result.expires_in) if result.ok else result.error or "renewal failed; the cached token stays"
             line = f"{result.label}: {result.status} ({detail})"
             self.stdout.write(self.style.SUCCESS(line) if result.ok else self.style.ERROR(line))
         failed = [r.label for r in results if not r.ok]

@@ -1,12 +1,11 @@
 """System checks (``manage.py check``) for the ``REQUESTFORGE`` setting.
 
-The rules live in :mod:`requestforge_django.validation`; this module only turns its
-:class:`~requestforge_django.validation.Problem` values into Django ``Error`` and
+The rules live in :mod:`requestforge_django.setting`; this module only turns its
+:class:`~requestforge_django.setting.Problem` values into Django ``Error`` and
 ``Warning`` messages, so the admin (which shows the same problems on its forms) and
 ``manage.py check`` can never disagree. Ids and fixes are listed in ``docs/checks.md``.
 
-Registered under the tag :data:`CHECK_TAG` by ``RequestforgeConfig.ready()``: run them
-alone with ``manage.py check --tag requestforge``.
+Registered under the tag ``requestforge`` by :func:`requestforge_django.checks.register_checks`.
 """
 
 from __future__ import annotations
@@ -16,11 +15,10 @@ from typing import Any
 
 from django.core import checks
 
-from .validation import Problem, validate_settings
+from ..setting.problems import Problem
+from ..setting.validate import validate_settings
 
-__all__ = ["CHECK_TAG", "check_settings", "register_checks", "to_check_message"]
-
-CHECK_TAG = "requestforge"
+__all__ = ["check_settings", "to_check_message"]
 
 
 def to_check_message(problem: Problem) -> checks.CheckMessage:
@@ -40,8 +38,3 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     from django.conf import settings
 
     return [to_check_message(problem) for problem in validate_settings(getattr(settings, "REQUESTFORGE", {}))]
-
-
-def register_checks() -> None:
-    """Register the checks; idempotent (Django's registry holds each function once)."""
-    checks.register(check_settings, CHECK_TAG)
