@@ -120,6 +120,17 @@ class CacheBucketStore(BucketStore):
 
     # -- other caches: the transition under a lease ------------------------------------------
     def read(self) -> BucketState | None:
+        """The bucket as every process sees it: on Redis the hash the script keeps, else the cache entry."""
+        try:
+            target = redis_target(self.cache_alias, caches[self.cache_alias], self.key)
+            if target is not None:
+                client, raw_key = target
+                tokens, updated_at = client.hmget(raw_key, "tokens", "updated_at")
+                self._outage.clear()
+                return BucketState(float(tokens), float(updated_at)) if tokens is not None and updated_at is not None else None
+        except Exception as exc:
+            self._outage.report(self.cache_alias, exc)
+            return self._local
         with self._lock:
             return self._load()
 

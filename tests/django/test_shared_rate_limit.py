@@ -70,3 +70,13 @@ def test_an_unreachable_cache_limits_locally(settings: Any) -> None:
     limiter = CacheRateLimiter("down", "rf:ratelimit:x", 10, 2, block=False, clock=WallClock())
     assert limiter.try_acquire() and limiter.try_acquire()
     assert not limiter.try_acquire()
+
+
+def test_available_reads_the_shared_bucket(shared_alias: str) -> None:
+    # On Redis the script keeps the bucket as a hash, which a plain cache GET cannot read
+    # (WRONGTYPE): `available` must read what the script wrote.
+    here, there, _ = two_processes(shared_alias)
+    assert here.available == pytest.approx(5, abs=0.1)
+    for _ in range(3):
+        there.try_acquire()
+    assert here.available == pytest.approx(2, abs=0.1)
