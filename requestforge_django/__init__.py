@@ -90,7 +90,7 @@ _EXPORTS: dict[str, str] = {
         "requestforge_django.tokens",
     ),
     "DjangoCacheTokenStorage": "requestforge_django.shared",
-    **dict.fromkeys(["get_client", "get_pipeline", "get_token_manager", "UnknownNameError"], "requestforge_django.registry"),
+    **dict.fromkeys(["aget_client", "get_client", "get_pipeline", "get_token_manager", "UnknownNameError"], "requestforge_django.registry"),
 }
 
 __all__ = ["__version__", *_EXPORTS]

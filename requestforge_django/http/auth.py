@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from .exceptions import ConfigurationError
-from .hooks import AuthHookInterface, refresh_auth
+from .hooks import AuthHookInterface, arefresh_auth, refresh_auth
 from .masking import MASK, mask_secret
 from .paths import normalize_excluded_paths
 from .secrets import Secret
@@ -164,6 +164,13 @@ class CompositeAuthHook(AuthHookInterface):
                 request = hook.before_request(request, context)
         return request
 
+    async def abefore_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
+        original = request
+        for hook in self.hooks:
+            if hook.should_authenticate(original):
+                request = await hook.abefore_request(request, context)
+        return request
+
     def is_auth_error(self, response: HttpResponse) -> bool:
         """Whether any child that applies to the response's request calls it an auth error."""
         request = response.request
@@ -172,6 +179,11 @@ class CompositeAuthHook(AuthHookInterface):
     def refresh_auth(self, context: RequestContext | None = None) -> bool:
         """Refresh every child (we cannot tell which one was rejected); ``True`` if any obtained new credentials."""
         results = [refresh_auth(hook, context) for hook in self.hooks]
+        return any(results)
+
+    async def arefresh_auth(self, context: RequestContext | None = None) -> bool:
+        """:meth:`refresh_auth` for the async path: every child's ``arefresh_auth``, in order."""
+        results = [await arefresh_auth(hook, context) for hook in self.hooks]
         return any(results)
 
     def invalidate_auth(self) -> None:

@@ -17,16 +17,18 @@ another process.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from .exceptions import CircuitBreakerException, ConfigurationError
-from .state import MemoryStateStore, StateStore
+from .state import MemoryStateStore, StateStore, call_store
 
 T = TypeVar("T")
 
@@ -226,6 +228,66 @@ class CircuitBreaker:
         self.record_success()
         return result
 
+    # -- the async path: the same transitions, the store called off the loop unless it is in memory --
+    async def _aupdate(self, transition: Callable[[CircuitSnapshot, float], tuple[CircuitSnapshot, R]]) -> R:
+        return await call_store(self.store, self._update, transition)
+
+    async def aallow_request(self) -> bool:
+        """:meth:`allow_request` without blocking the event loop."""
+        return await self._aupdate(self._admit)
+
+    async def arecord_success(self) -> None:
+        """:meth:`record_success` without blocking the event loop."""
+        await self._aupdate(self._succeed)
+
+    async def arecord_failure(self) -> None:
+        """:meth:`record_failure` without blocking the event loop."""
+        await self._aupdate(self._fail)
+
+    async def arecord_ignored(self) -> None:
+        """:meth:`record_ignored` without blocking the event loop."""
+        await self._aupdate(self._release)
+
+    async def aretry_after(self) -> float:
+        """:attr:`retry_after` without blocking the event loop."""
+        return await call_store(self.store, lambda: self.retry_after)
+
+    @overload
+    async def acall(self, func: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T: ...
+    @overload
+    async def acall(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+    async def acall(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """:meth:`call` for the async path: ``func`` may be a coroutine function (awaited) or a plain one (called).
+
+        The same rules: :class:`CircuitBreakerException` when open; any ``Exception``
+        counts as a failure except another breaker's refusal; cancellation
+        (``asyncio.CancelledError``) and other ``BaseException`` are not counted and free
+        the probe slot.
+        """
+        if not await self.aallow_request():
+            label = f" {self.name!r}" if self.name else ""
+            raise CircuitBreakerException(f"Circuit breaker{label} is open", retry_after=await self.aretry_after())
+        try:
+            result = func(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except CircuitBreakerException:
+            await self.arecord_ignored()
+            raise
+        except Exception:
+            await self.arecord_failure()
+            raise
+        except BaseException:
+            await _shielded(self.arecord_ignored())
+            raise
+        await self.arecord_success()
+        return result
+
     def __repr__(self) -> str:
         snapshot, _ = self._current()
         return f"CircuitBreaker(name={self.name!r}, state={snapshot.state.name}, failures={snapshot.failures})"
+
+
+async def _shielded(outcome: Awaitable[None]) -> None:
+    """Report an outcome even when the task reporting it is being cancelled."""
+    await asyncio.shield(asyncio.ensure_future(outcome))

@@ -21,11 +21,12 @@ first time it uses the client; configuration, strategies and hooks are shared va
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import requests
@@ -33,11 +34,14 @@ import requests
 from .builtin_hooks import SENSITIVE_HEADERS_KEY
 from .config import HttpClientConfig
 from .exceptions import CircuitBreakerException, ConnectionException, HttpClientException, MaxRetryException, TimeoutException
+from .fan_out import send_in_order
 from .hooks import refresh_auth
 from .messages import HttpMethod, HttpRequest, HttpResponse, RequestContext
 from .transport import Transport
 
 if TYPE_CHECKING:
+    from .async_transport import AsyncTransport
+    from .hooks import AuthHookInterface
     from .rate_limit import RateLimiterInterface
 
 logger = logging.getLogger("requestforge_django.http")
@@ -67,6 +71,7 @@ class HttpClient:
         self._sleep = sleep
         self._executor_lock = threading.Lock()
         self._executor: Any = None
+        self._async_transport: AsyncTransport | None = None
 
     # -- sessions ----------------------------------------------------------------
     @property
@@ -151,11 +156,8 @@ class HttpClient:
     # -- the lifecycle ----------------------------------------------------------------
     def request(self, request: HttpRequest) -> HttpResponse:
         """Send ``request`` through hooks, auth, breaker, retries; return the final response."""
-        config = self.config
-        strategy = config.retry_strategy
-        context = RequestContext(request, max_retries=strategy.max_retries)
-        if config.sensitive_headers:
-            context.metadata[SENSITIVE_HEADERS_KEY] = config.sensitive_headers
+        strategy = self.config.retry_strategy
+        context = self._new_context(request)
         try:
             while True:
                 outgoing, response, error = self._attempt(request, context)
@@ -167,15 +169,25 @@ class HttpClient:
                 context.increment_attempt()
                 if delay > 0:
                     self._sleep(delay)
-            if context.attempt and strategy.should_retry(RequestContext(request), exception=error, response=response):
-                # The last attempt failed the way earlier ones did: retries are exhausted.
-                raise self._exhausted(context, error, response)
-            if error is not None:
-                raise error
-            return self._run_response_hooks(cast(HttpResponse, response), context)  # no error: a response
+            return self._final(context, response, error)
         except Exception as exc:
             self._run_error_hooks(exc, context)
             raise
+
+    def _new_context(self, request: HttpRequest) -> RequestContext:
+        context = RequestContext(request, max_retries=self.config.retry_strategy.max_retries)
+        if self.config.sensitive_headers:
+            context.metadata[SENSITIVE_HEADERS_KEY] = self.config.sensitive_headers
+        return context
+
+    def _final(self, context: RequestContext, response: HttpResponse | None, error: HttpClientException | None) -> HttpResponse:
+        """The outcome of the last attempt: the response through the response hooks, or the error to raise."""
+        if context.attempt and self.config.retry_strategy.should_retry(RequestContext(context.request), exception=error, response=response):
+            # The last attempt failed the way earlier ones did: retries are exhausted.
+            raise self._exhausted(context, error, response)
+        if error is not None:
+            raise error
+        return self._run_response_hooks(cast(HttpResponse, response), context)  # no error: a response
 
     def _attempt(
         self, request: HttpRequest, context: RequestContext
@@ -191,12 +203,7 @@ class HttpClient:
             config.rate_limiter.acquire()
         breaker = config.effective_circuit_breaker
         if breaker is not None and not breaker.allow_request():
-            raise CircuitBreakerException(
-                f"Circuit breaker{' ' + breaker.name if breaker.name else ''} is open",
-                retry_after=breaker.retry_after,
-                method=outgoing.method.value,
-                url=self._transport.absolute_url(outgoing.url),
-            )
+            raise self._breaker_open(breaker, outgoing)
         try:
             response = self._transport.send(self.session, outgoing, context.started_at)
         except (ConnectionException, TimeoutException) as exc:
@@ -219,13 +226,27 @@ class HttpClient:
                 breaker.record_success()
         return outgoing, response, None
 
-    def _should_refresh_auth(self, sent: HttpRequest, response: HttpResponse, context: RequestContext) -> bool:
-        """On the first auth error of a call, let the auth hook refresh; ``True`` means send again."""
+    def _breaker_open(self, breaker: Any, outgoing: HttpRequest) -> CircuitBreakerException:
+        return CircuitBreakerException(
+            f"Circuit breaker{' ' + breaker.name if breaker.name else ''} is open",
+            retry_after=breaker.retry_after,
+            method=outgoing.method.value,
+            url=self._transport.absolute_url(outgoing.url),
+        )
+
+    def _wants_auth_refresh(self, sent: HttpRequest, response: HttpResponse, context: RequestContext) -> bool:
+        """Whether this is the call's first auth error that the auth hook may recover from (marks the call)."""
         auth = self.config.auth_hook
         if auth is None or context.auth_retried or not auth.should_authenticate(sent) or not auth.is_auth_error(response):
             return False
         context.auth_retried = True
-        return refresh_auth(auth, context)
+        return True
+
+    def _should_refresh_auth(self, sent: HttpRequest, response: HttpResponse, context: RequestContext) -> bool:
+        """On the first auth error of a call, let the auth hook refresh; ``True`` means send again."""
+        if not self._wants_auth_refresh(sent, response, context):
+            return False
+        return refresh_auth(cast("AuthHookInterface", self.config.auth_hook), context)
 
     def _exhausted(self, context: RequestContext, error: HttpClientException | None, response: HttpResponse | None) -> MaxRetryException:
         request = context.request
@@ -238,6 +259,139 @@ class HttpClient:
             method=request.method.value,
             url=self._transport.absolute_url(request.url),
         )
+
+    # -- async (Django's a-prefix convention; see docs/async.md) ------------------------------
+    @property
+    def async_transport(self) -> AsyncTransport:
+        """The ``aiohttp`` transport (created on first async use; needs the ``async`` extra)."""
+        transport = self._async_transport
+        if transport is None:
+            from .async_transport import AsyncTransport
+
+            transport = self._async_transport = AsyncTransport(self.config, self._transport)
+        return transport
+
+    async def aclose(self) -> None:
+        """Close this event loop's connections; the client stays usable (a later call reconnects)."""
+        if self._async_transport is not None:
+            await self._async_transport.aclose()
+
+    async def __aenter__(self) -> HttpClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aget(self, url: str, params: Params = None, headers: Headers = None, timeout: Timeout = None) -> HttpResponse:
+        return await self.arequest(HttpRequest(HttpMethod.GET, url, headers or {}, params, None, None, timeout))
+
+    async def ahead(self, url: str, params: Params = None, headers: Headers = None, timeout: Timeout = None) -> HttpResponse:
+        return await self.arequest(HttpRequest(HttpMethod.HEAD, url, headers or {}, params, None, None, timeout))
+
+    async def aoptions(self, url: str, params: Params = None, headers: Headers = None, timeout: Timeout = None) -> HttpResponse:
+        return await self.arequest(HttpRequest(HttpMethod.OPTIONS, url, headers or {}, params, None, None, timeout))
+
+    async def adelete(
+        self, url: str, params: Params = None, headers: Headers = None, timeout: Timeout = None, json_data: Any = None
+    ) -> HttpResponse:
+        return await self.arequest(HttpRequest(HttpMethod.DELETE, url, headers or {}, params, json_data, None, timeout))
+
+    async def apost(
+        self, url: str, json_data: Any = None, data: Any = None, params: Params = None, headers: Headers = None, timeout: Timeout = None
+    ) -> HttpResponse:
+        return await self.arequest(HttpRequest(HttpMethod.POST, url, headers or {}, params, json_data, data, timeout))
+
+    async def aput(
+        self, url: str, json_data: Any = None, data: Any = None, params: Params = None, headers: Headers = None, timeout: Timeout = None
+    ) -> HttpResponse:
+        return await self.arequest(HttpRequest(HttpMethod.PUT, url, headers or {}, params, json_data, data, timeout))
+
+    async def apatch(
+        self, url: str, json_data: Any = None, data: Any = None, params: Params = None, headers: Headers = None, timeout: Timeout = None
+    ) -> HttpResponse:
+        return await self.arequest(HttpRequest(HttpMethod.PATCH, url, headers or {}, params, json_data, data, timeout))
+
+    async def arequest(self, request: HttpRequest) -> HttpResponse:
+        """:meth:`request` on the event loop: the same lifecycle, in the same order, without blocking the loop."""
+        strategy = self.config.retry_strategy
+        context = self._new_context(request)
+        try:
+            while True:
+                outgoing, response, error = await self._aattempt(request, context)
+                if response is not None and await self._ashould_refresh_auth(outgoing, response, context):
+                    continue
+                if not strategy.should_retry(context, exception=error, response=response):
+                    break
+                delay = strategy.get_delay(context, response=response)
+                context.increment_attempt()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            return self._final(context, response, error)
+        except Exception as exc:
+            self._run_error_hooks(exc, context)
+            raise
+
+    async def _aattempt(
+        self, request: HttpRequest, context: RequestContext
+    ) -> tuple[HttpRequest, HttpResponse | None, HttpClientException | None]:
+        """:meth:`_attempt` with awaited auth, limiter, breaker and send."""
+        config = self.config
+        outgoing = self._run_request_hooks(request, context)
+        self._transport.check_destination(outgoing)
+        auth = config.auth_hook
+        if auth is not None and auth.should_authenticate(outgoing):
+            outgoing = await _acall(auth, "abefore_request", "before_request", outgoing, context)
+        if config.rate_limiter is not None:
+            await _acall(config.rate_limiter, "aacquire", "acquire")
+        breaker = config.effective_circuit_breaker
+        if breaker is not None and not await _acall(breaker, "aallow_request", "allow_request"):
+            raise self._breaker_open(breaker, outgoing)
+        try:
+            response = await self.async_transport.send(outgoing, context.started_at)
+        except (ConnectionException, TimeoutException) as exc:
+            if breaker is not None:
+                await _acall(breaker, "arecord_failure", "record_failure")
+            return outgoing, None, exc
+        except HttpClientException as exc:
+            if breaker is not None:
+                await _acall(breaker, "arecord_ignored", "record_ignored")
+            return outgoing, None, exc
+        except BaseException:
+            if breaker is not None:
+                breaker.record_ignored()  # frees a half-open probe slot, also when the task is cancelled
+            raise
+        if breaker is not None:
+            if response.status_code >= 500:
+                await _acall(breaker, "arecord_failure", "record_failure")
+            else:
+                await _acall(breaker, "arecord_success", "record_success")
+        return outgoing, response, None
+
+    async def _ashould_refresh_auth(self, sent: HttpRequest, response: HttpResponse, context: RequestContext) -> bool:
+        if not self._wants_auth_refresh(sent, response, context):
+            return False
+        auth = cast("AuthHookInterface", self.config.auth_hook)
+        if getattr(auth, "arefresh_auth", None) is not None:
+            return bool(await auth.arefresh_auth(context))
+        return await asyncio.to_thread(refresh_auth, auth, context)
+
+    async def arequest_many(
+        self,
+        requests: Iterable[HttpRequest],
+        max_concurrency: int = 10,
+        fail_fast: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[HttpResponse | Exception]:
+        """Send ``requests`` with at most ``max_concurrency`` in flight; results in input order.
+
+        A fixed set of ``max_concurrency`` worker tasks pulls from the input, so memory is
+        bounded by the concurrency, not by the number of requests (a generator is read lazily).
+        A failed request's slot holds its exception; with ``fail_fast`` the first failure
+        stops new sends and is raised once the sends in flight have finished.
+        ``on_progress(done, total)`` is called after each request (``total`` is ``-1`` while the
+        input is an iterator of unknown length).
+        """
+        return await send_in_order(self.arequest, requests, max_concurrency, fail_fast, on_progress)
 
     # -- hooks (observers: a failing hook is logged and skipped) -------------------------
     def _run_request_hooks(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
@@ -316,3 +470,11 @@ def request_results(results: Sequence[HttpResponse | Exception]) -> list[HttpRes
         if isinstance(result, Exception):
             raise result
     return list(results)  # type: ignore[arg-type]
+
+
+async def _acall(target: Any, async_name: str, sync_name: str, *args: Any) -> Any:
+    """``await target.<async_name>(*args)`` when it has one, else its sync method off the loop."""
+    method: Callable[..., Awaitable[Any]] | None = getattr(target, async_name, None)
+    if method is not None:
+        return await method(*args)
+    return await asyncio.to_thread(getattr(target, sync_name), *args)

@@ -26,6 +26,9 @@ The stubs' bodies never run. A call binds its arguments to the stub's signature
 * every other parameter, and the contents of a ``**kwargs`` parameter, go to the query
   string, where ``None`` values are left out (so optional filters read naturally).
 
+An ``async def`` stub makes an ``async`` method: the same request, sent through
+:meth:`HttpClient.arequest` (the async path; see ``docs/async.md``).
+
 The result is the parsed JSON body (``None`` for 204 or an empty body), after
 ``raise_for_status()`` so that an error payload is never mistaken for data; or the
 :class:`HttpResponse` itself, whatever its status, when the method is annotated
@@ -177,8 +180,6 @@ def _endpoint_for(method: HttpMethod, path: str, func: Callable[..., Any]) -> En
         raise ConfigurationError(f"{where}: expected a plain method, got {type(func).__name__}", field="method")
     if hasattr(func, _ENDPOINT):
         raise ConfigurationError(f"{where}: the method already has an HTTP verb", field="method")
-    if inspect.iscoroutinefunction(func):
-        raise ConfigurationError(f"{where}: declarative methods are synchronous (HttpClient is); drop 'async'", field="method")
     parameters = list(inspect.signature(func).parameters.values())
     if not parameters or parameters[0].kind not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
         raise ConfigurationError(f"{where}: must be an instance method taking self first", field="method")
@@ -226,15 +227,27 @@ def _returns_response(func: Callable[..., Any]) -> bool:
 def _stub_caller(func: Callable[..., Any], endpoint: Endpoint) -> Callable[..., Any]:
     signature = inspect.signature(func)
 
-    @functools.wraps(func)  # keeps __name__, __doc__ and (through __wrapped__) the signature
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def build(self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> HttpRequest:
         try:
             bound = signature.bind(self, *args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"{endpoint.qualname}() {exc}") from None
         bound.apply_defaults()
-        request = endpoint.build_request(bound.arguments)
-        return endpoint.result(client_of(self).request(request))
+        return endpoint.build_request(bound.arguments)
+
+    if inspect.iscoroutinefunction(func):  # ``async def``: sent through the async path (HttpClient.arequest)
+
+        @functools.wraps(func)
+        async def acall(self: Any, *args: Any, **kwargs: Any) -> Any:
+            request = build(self, args, kwargs)
+            return endpoint.result(await client_of(self).arequest(request))
+
+        setattr(acall, _ENDPOINT, endpoint)
+        return acall
+
+    @functools.wraps(func)  # keeps __name__, __doc__ and (through __wrapped__) the signature
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return endpoint.result(client_of(self).request(build(self, args, kwargs)))
 
     setattr(call, _ENDPOINT, endpoint)
     return call

@@ -13,6 +13,7 @@ propagate to the caller.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
@@ -82,6 +83,20 @@ class AuthHookInterface(ABC):
         """Forget cached credentials (no-op for static credentials)."""
         return None
 
+    # -- the async path (``HttpClient.arequest``) -------------------------------------------
+
+    async def abefore_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
+        """:meth:`before_request` for the async path. Default: the sync method, inline.
+
+        Right for hooks that do no I/O (static credentials); a hook that fetches
+        credentials must override this so the event loop never waits on the fetch.
+        """
+        return self.before_request(request, context)
+
+    async def arefresh_auth(self, context: RequestContext | None = None) -> bool:
+        """:meth:`refresh_auth` for the async path. Default: the sync method in a worker thread."""
+        return await asyncio.to_thread(refresh_auth, self, context)
+
 
 def refresh_auth(hook: AuthHookInterface, context: RequestContext | None) -> bool:
     """``hook.refresh_auth(context)``; a hook written before the context was passed is called without it."""
@@ -90,3 +105,11 @@ def refresh_auth(hook: AuthHookInterface, context: RequestContext | None) -> boo
     except (TypeError, ValueError):  # a builtin or C callable: assume the current signature
         accepts_context = True
     return bool(hook.refresh_auth(context) if accepts_context else hook.refresh_auth())
+
+
+async def arefresh_auth(hook: AuthHookInterface, context: RequestContext | None) -> bool:
+    """``await hook.arefresh_auth(context)``; a hook without the async method has its sync one run off the loop."""
+    method = getattr(hook, "arefresh_auth", None)
+    if method is None:
+        return await asyncio.to_thread(refresh_auth, hook, context)
+    return bool(await method(context))

@@ -22,6 +22,7 @@ shape as :mod:`.circuit_breaker`.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from abc import ABC, abstractmethod
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .exceptions import ConfigurationError, RateLimitExceeded
-from .state import MemoryStateStore, StateStore
+from .state import MemoryStateStore, StateStore, call_store
 
 
 def default_burst(rate: float) -> int:
@@ -56,6 +57,10 @@ class RateLimiterInterface(ABC):
     @abstractmethod
     def try_acquire(self, permits: int = 1) -> bool:
         """Take ``permits`` only if that needs no waiting; never blocks."""
+
+    async def aacquire(self, permits: int = 1) -> float:
+        """:meth:`acquire` for the async path. Default: the sync method in a worker thread."""
+        return await asyncio.to_thread(self.acquire, permits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +194,32 @@ class RateLimiter(RateLimiterInterface):
             raise RateLimitExceeded(f"Rate limit{label} exceeded: next permit in {wait:.3f}s", retry_after=wait)
         if wait > 0:
             self._sleep(wait)
+        return wait
+
+    async def aacquire(self, permits: int = 1) -> float:
+        """:meth:`acquire` for the async path: the same turn, awaited with ``asyncio.sleep``.
+
+        The reservation is made inline for an in-memory bucket and in a worker thread
+        for a shared one (a cache store does I/O); the wait never blocks the event loop.
+        A task cancelled while it waits has still consumed its permit, as a thread
+        interrupted in :meth:`acquire` would have.
+        """
+        self._check(permits)
+        granted, wait = await call_store(
+            self.store,
+            self.store.reserve,
+            permits,
+            rate=self.rate,
+            burst=self.burst,
+            block=self.block,
+            max_wait=self.max_wait,
+            clock=self._clock,
+        )
+        if not granted:
+            label = f" {self.name!r}" if self.name else ""
+            raise RateLimitExceeded(f"Rate limit{label} exceeded: next permit in {wait:.3f}s", retry_after=wait)
+        if wait > 0:
+            await asyncio.sleep(wait)
         return wait
 
     def try_acquire(self, permits: int = 1) -> bool:

@@ -10,16 +10,18 @@ is being judged); the client increments it.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import math
 import random as _random
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .exceptions import ConfigurationError, ConnectionException, SSLException, TimeoutException
 
@@ -274,6 +276,8 @@ class ExponentialBackoffRetryStrategy(_RetryRules):
     retry_non_idempotent: bool = False
     respect_retry_after: bool = True
     random: Callable[[float, float], float] = field(default=_random.uniform, compare=False, repr=False)
+    #: What :meth:`aexecute` awaits between attempts (``asyncio.sleep``); injectable like ``sleep``.
+    asleep: Callable[[float], Awaitable[object]] = field(default=asyncio.sleep, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._validate_common()
@@ -335,12 +339,12 @@ class CircuitBreakerRetryStrategy(RetryStrategyInterface):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retry any callable (not only an HTTP call) with exponential backoff, synchronously.
+    """Retry any callable (not only an HTTP call) with exponential backoff (:meth:`execute`, or :meth:`aexecute` from a coroutine).
 
     For work that is not an :class:`HttpClient` call (a cache refresh, a token
     exchange done by hand). ``max_attempts`` counts the first try; delays are stored
-    as float seconds whether given as ``timedelta`` or number. ``sleep`` and ``random``
-    are injectable so tests never sleep; both are ignored by equality and ``repr``.
+    as float seconds whether given as ``timedelta`` or number. ``sleep``, ``asleep`` and
+    ``random`` are injectable so tests never sleep; they are ignored by equality and ``repr``.
     """
 
     max_attempts: int = 3
@@ -350,6 +354,8 @@ class RetryPolicy:
     jitter: bool = False
     sleep: Callable[[float], object] = field(default=time.sleep, compare=False, repr=False)
     random: Callable[[float, float], float] = field(default=_random.uniform, compare=False, repr=False)
+    #: What :meth:`aexecute` awaits between attempts (``asyncio.sleep``); injectable like ``sleep``.
+    asleep: Callable[[float], Awaitable[object]] = field(default=asyncio.sleep, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
@@ -383,6 +389,29 @@ class RetryPolicy:
                     raise
             delay = self.delay_for(attempt)
             self.sleep(self.random(0.0, delay) if self.jitter else delay)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    @overload
+    async def aexecute(self, func: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T: ...
+    @overload
+    async def aexecute(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+    async def aexecute(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """:meth:`execute` for the async path: ``func`` may be a coroutine function; waits with ``asyncio.sleep``.
+
+        It awaits ``asleep`` (``asyncio.sleep``) between attempts; the sync ``sleep`` is
+        not used here, since it would block the event loop.
+        """
+        for attempt in range(self.max_attempts):
+            try:
+                result = func(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+                return result
+            except self.retry_on:
+                if attempt + 1 >= self.max_attempts:
+                    raise
+            delay = self.delay_for(attempt)
+            await self.asleep(self.random(0.0, delay) if self.jitter else delay)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
     def as_strategy(self) -> ExponentialBackoffRetryStrategy:

@@ -10,10 +10,11 @@ cross-process lease. The algorithm is the same either way; only the store differ
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -67,3 +68,14 @@ class MemoryStateStore(StateStore[S]):
 
     def __repr__(self) -> str:
         return f"MemoryStateStore({self._value!r})"
+
+
+async def call_store(store: StateStore[Any], func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """``func(*args, **kwargs)``, a call on ``store``, made without blocking the event loop.
+
+    A :class:`MemoryStateStore` only takes a thread lock briefly, so it is called inline;
+    any other store (a cache, Redis) is called in a worker thread.
+    """
+    if isinstance(store, MemoryStateStore):
+        return func(*args, **kwargs)
+    return await asyncio.to_thread(func, *args, **kwargs)

@@ -89,6 +89,7 @@ __all__ = [
     "build_step",
     "bump_generation",
     "generation_key",
+    "aget_client",
     "get_client",
     "get_pipeline",
     "get_token_manager",
@@ -413,6 +414,17 @@ requestforge_settings.on_reload(registry.reset)
 def get_client(name: str) -> HttpClient:
     """The configured :class:`HttpClient` named ``name``; see :meth:`Registry.get_client`."""
     return registry.get_client(name)
+
+
+async def aget_client(name: str) -> HttpClient:
+    """:func:`get_client` for async code: the same object, looked up off the event loop.
+
+    The first lookup of a name may read client definitions from the database; that happens
+    in a worker thread (``sync_to_async(thread_sensitive=False)``), never on the loop.
+    """
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(get_client, thread_sensitive=False)(name)
 
 
 def get_pipeline(name: str) -> TokenFetchPipeline:

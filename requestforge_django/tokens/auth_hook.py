@@ -18,6 +18,7 @@ the replacement.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from ..http.challenges import is_invalid_token
@@ -82,6 +83,13 @@ class TokenAuthHook(AuthHookInterface):
         # it to an origin the client does not trust nor across a redirect to one.
         return request.with_headers({self.header_name: self.header_value(token)}, sensitive=True)
 
+    async def abefore_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
+        """:meth:`before_request` for the async path: the token comes from ``aget_token`` (never blocks the loop)."""
+        aget = getattr(self._manager, "aget_token", None)
+        token = await aget() if aget is not None else await asyncio.to_thread(self._manager.get_token)
+        context.metadata[SENT_TOKEN_KEY] = token
+        return request.with_headers({self.header_name: self.header_value(token)}, sensitive=True)
+
     def is_auth_error(self, response: HttpResponse) -> bool:
         """Whether ``response`` rejects the token: a listed status, or an error with ``error="invalid_token"``."""
         if response.status_code in self.auth_error_statuses:
@@ -96,6 +104,17 @@ class TokenAuthHook(AuthHookInterface):
         """
         sent = context.metadata.pop(SENT_TOKEN_KEY, None) if context is not None else None
         self._manager.force_refresh(rejected=sent if isinstance(sent, TokenData) else None)
+        return True
+
+    async def arefresh_auth(self, context: RequestContext | None = None) -> bool:
+        """:meth:`refresh_auth` for the async path: ``aforce_refresh(rejected=<the token this call sent>)``."""
+        sent = context.metadata.pop(SENT_TOKEN_KEY, None) if context is not None else None
+        rejected = sent if isinstance(sent, TokenData) else None
+        arefresh = getattr(self._manager, "aforce_refresh", None)
+        if arefresh is not None:
+            await arefresh(rejected=rejected)
+        else:
+            await asyncio.to_thread(self._manager.force_refresh, rejected)
         return True
 
     def invalidate_auth(self) -> None:

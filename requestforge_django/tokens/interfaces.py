@@ -40,6 +40,18 @@ class TokenSource(Protocol):
         """Drop the cached token everywhere; the next :meth:`get_token` fetches."""
         ...
 
+    async def aget_token(self) -> TokenData:
+        """:meth:`get_token` for asyncio callers: never blocks the event loop; one flight per token for all tasks."""
+        ...
+
+    async def aforce_refresh(self, rejected: TokenData | None = None) -> TokenData:
+        """:meth:`force_refresh` for asyncio callers."""
+        ...
+
+    async def ainvalidate_token(self, reason: str = "manual") -> None:
+        """:meth:`invalidate_token` for asyncio callers (the storage call runs off the loop)."""
+        ...
+
 
 class TokenProviderInterface(ABC):
     """Obtains tokens for one service; :class:`TokenManager` decides *when* (caching, locking)."""

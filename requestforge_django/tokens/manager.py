@@ -22,12 +22,14 @@ fetches again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..http.exceptions import AuthenticationException
+from .async_flight import AsyncFlights
 from .data import Clock, TokenData, validate_token
 from .interfaces import TokenProviderInterface
 from .observer import TokenObserver
@@ -80,6 +82,7 @@ class TokenManager:
             local_ttl=local_ttl,
             run_renewal=run_renewal,
         )
+        self._flights: AsyncFlights[TokenData] = AsyncFlights()
 
     # -- identity ------------------------------------------------------------------------
 
@@ -141,6 +144,29 @@ class TokenManager:
         if rejected is None:
             return self._cache.refresh(self._key, self._obtain, service_name=self._service_name)
         return self._cache.refresh(self._key, self._obtain, stale=rejected, rejected=True, service_name=self._service_name)
+
+    # -- the same, for asyncio callers (see :mod:`.async_flight`) -------------------------------
+
+    async def aget_token(self) -> TokenData:
+        """:meth:`get_token` without blocking the event loop.
+
+        A token held in this process's memory is returned at once; otherwise one task
+        per loop runs :meth:`get_token` in a worker thread (which joins the sync
+        path's single flight across threads and processes) and the loop's other tasks
+        share its token or its :class:`AuthenticationException`.
+        """
+        token = self._cache.memory_hit(self._key)
+        if token is not None:
+            return token
+        return await self._flights.run("get", self.get_token)
+
+    async def aforce_refresh(self, rejected: TokenData | None = None) -> TokenData:
+        """:meth:`force_refresh` without blocking the event loop; tasks replacing the same token share one call."""
+        return await self._flights.run(("refresh", rejected), lambda: self.force_refresh(rejected))
+
+    async def ainvalidate_token(self, reason: str = "manual") -> None:
+        """:meth:`invalidate_token` run off the event loop (the storage may be Redis)."""
+        await asyncio.to_thread(self.invalidate_token, reason)
 
     def auth_hook(self, **kwargs: Any) -> TokenAuthHook:
         """A :class:`TokenAuthHook` over this manager (lets ``http`` config builders stay import-free of ``tokens``)."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from ..http.exceptions import AuthenticationException
+from .async_flight import AsyncFlights
 from .data import Clock, TokenData, system_clock, validate_token
 from .interfaces import FetchContext, TokenFetcherInterface, TokenProviderInterface
 from .observer import TokenObserver
@@ -79,6 +80,7 @@ class TokenFetchPipeline:
             local_ttl=local_ttl,
             run_renewal=run_renewal,
         )
+        self._flights: AsyncFlights[TokenData] = AsyncFlights()
 
     # -- description -----------------------------------------------------------------------
 
@@ -133,6 +135,24 @@ class TokenFetchPipeline:
         replaced the token this call started with (see the module doc).
         """
         return self._run(frozenset(self._by_name) if force_refresh else frozenset())
+
+    async def aexecute(self, force_refresh: bool = False) -> TokenData:
+        """:meth:`execute` without blocking the event loop.
+
+        When every step's token is in this process's memory (valid, not due) the last
+        one is returned at once; otherwise one task per loop runs :meth:`execute` in a
+        worker thread (single-flight across threads and processes as usual) and the
+        loop's other tasks share its result or its exception.
+        """
+        if not force_refresh:
+            token: TokenData | None = None
+            for name in self.step_names:
+                token = self._cache.memory_hit(self.step_cache_key(name))
+                if token is None:
+                    break
+            if token is not None:
+                return token
+        return await self._flights.run(("execute", force_refresh), lambda: self.execute(force_refresh))
 
     def refresh_from(self, step_name: str | None = None) -> TokenData:
         """Re-fetch ``step_name`` and every step depending on it (all steps if ``None``); others come from the cache."""

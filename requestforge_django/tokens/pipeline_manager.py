@@ -14,8 +14,10 @@ lease work exactly as for the pipeline alone.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
+from .async_flight import AsyncFlights
 from .data import TokenData
 from .pipeline import PipelineConfigurationError, TokenFetchPipeline
 from .single_flight import RenewResult
@@ -39,6 +41,7 @@ class PipelineTokenManager:
         self._pipeline = pipeline
         self._refresh_from_step = refresh_from_step
         self._last_step = pipeline.step_names[-1]
+        self._flights: AsyncFlights[TokenData] = AsyncFlights()
 
     @property
     def service_name(self) -> str:
@@ -79,6 +82,18 @@ class PipelineTokenManager:
             self._pipeline.invalidate_all(reason)
         else:
             self._pipeline.invalidate_step(self._refresh_from_step, reason)
+
+    async def aget_token(self) -> TokenData:
+        """:meth:`get_token` without blocking the event loop (see :meth:`TokenFetchPipeline.aexecute`)."""
+        return await self._pipeline.aexecute()
+
+    async def aforce_refresh(self, rejected: TokenData | None = None) -> TokenData:
+        """:meth:`force_refresh` without blocking the event loop; tasks replacing the same token share one call."""
+        return await self._flights.run(("refresh", rejected), lambda: self.force_refresh(rejected))
+
+    async def ainvalidate_token(self, reason: str = "manual") -> None:
+        """:meth:`invalidate_token` run off the event loop (the storage may be Redis)."""
+        await asyncio.to_thread(self.invalidate_token, reason)
 
     def renew_if_due(self) -> RenewResult:
         """Renew every due step now (see :meth:`TokenFetchPipeline.renew_due`); the last step's result."""

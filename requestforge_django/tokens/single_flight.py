@@ -71,7 +71,7 @@ from enum import Enum
 from ..http.exceptions import AuthenticationException
 from .data import Clock, TokenData, system_clock
 from .observer import TokenObserver, notify
-from .storage import TokenLock, TokenStorageInterface
+from .storage import InMemoryTokenStorage, TokenLock, TokenStorageInterface
 
 logger = logging.getLogger("requestforge_django.tokens")
 
@@ -224,11 +224,9 @@ class SingleFlightTokenCache:
         this class raises itself (waiting timeouts).
         """
         now = self._clock()
-        recent = self._recent.get(key)
-        if recent is not None:
-            remembered, until = recent
-            if now < until and not remembered.is_expiring(0.0, now) and not self.is_due(remembered, now):
-                return remembered
+        remembered = self._memory_hit(key, now)
+        if remembered is not None:
+            return remembered
         token = self._storage.get(key)
         if token is not None and not token.is_expiring(0.0, now):
             if not self.is_due(token, now):
@@ -236,6 +234,28 @@ class SingleFlightTokenCache:
                 return token
             return self._remember(key, self._refresh_ahead_once(key, fetch, token, now))
         return self._remember(key, self._obtain(key, fetch, self._accept_valid, None, False, service_name, step))
+
+    def memory_hit(self, key: str) -> TokenData | None:
+        """The token :meth:`get` would serve from this process's memory right now, without any I/O; else ``None``.
+
+        For callers that must not block (the ``a``-methods on an event loop): a ``None``
+        means "ask :meth:`get`", which may read the storage or fetch.
+        """
+        now = self._clock()
+        token = self._memory_hit(key, now)
+        if token is None and type(self._storage) is InMemoryTokenStorage:
+            stored = self._storage.get(key)  # a dict read: memory too
+            if stored is not None and not stored.is_expiring(0.0, now) and not self.is_due(stored, now):
+                token = self._remember(key, stored, now)
+        return token
+
+    def _memory_hit(self, key: str, now: datetime) -> TokenData | None:
+        recent = self._recent.get(key)
+        if recent is not None:
+            remembered, until = recent
+            if now < until and not remembered.is_expiring(0.0, now) and not self.is_due(remembered, now):
+                return remembered
+        return None
 
     def refresh(
         self,

@@ -290,11 +290,11 @@ def test_other_definition_errors(define, fragment):
     assert fragment in str(caught.value)
 
 
-def test_async_methods_are_refused():
+def test_async_methods_become_coroutine_functions():
+    # Sent through HttpClient.arequest; behaviour is tested in tests/http/test_async_client.py.
     async def fetch(self) -> dict: ...
 
-    with pytest.raises(ConfigurationError, match="synchronous"):
-        get("/x")(fetch)
+    assert inspect.iscoroutinefunction(get("/x")(fetch))
 
 
 @pytest.mark.parametrize(
