@@ -123,24 +123,13 @@ def run_lag(count: int, concurrency: int) -> float:
         client = _static_client(base_url, concurrency)
 
         async def main() -> float:
-            gaps: list[float] = []
-            stop = asyncio.Event()
+            async def fan_out() -> None:
+                await client.aget("/v1/items")  # the first call opens the session
+                await client.arequest_many([HttpRequest(HttpMethod.GET, "/v1/items") for _ in range(count)], max_concurrency=concurrency)
 
-            async def ticker() -> None:
-                last = time.perf_counter()
-                while not stop.is_set():
-                    await asyncio.sleep(0.001)
-                    now = time.perf_counter()
-                    gaps.append((now - last) * 1000.0 - 1.0)
-                    last = now
-
-            tick = asyncio.ensure_future(ticker())
-            await client.aget("/v1/items")  # the first call opens the session
-            await client.arequest_many([HttpRequest(HttpMethod.GET, "/v1/items") for _ in range(count)], max_concurrency=concurrency)
-            stop.set()
-            await tick
+            worst = await _worst_tick_gap(fan_out)
             await client.aclose()
-            return max(gaps)
+            return worst
 
         worst = asyncio.run(main())
         client.close()
