@@ -36,3 +36,30 @@ def use_keys(settings: Any) -> Callable[..., None]:
         settings.REQUESTFORGE = {**settings.REQUESTFORGE, "ENCRYPTION_KEYS": list(keys)}
 
     return apply
+
+
+def client_data(**overrides: Any) -> dict[str, Any]:
+    """A complete POST body for the client definition form; ``None`` leaves a field out."""
+    data = {
+        "name": "erp",
+        "is_active": "on",
+        "base_url": "https://erp.example.com",
+        "timeout": "",
+        "headers": "{}",
+        "verify_ssl": "on",
+        "ca_bundle": "",
+        "retry": "",
+        "circuit_breaker": "",
+        "rate_limit": "",
+        "hooks": "[]",
+        "auth_type": "",
+        "credential": "",
+        "token_url": "",
+        "scope": "",
+        "api_key_header": "",
+        "api_key_query_param": "",
+        "pipeline": "",
+        "excluded_paths": "[]",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}

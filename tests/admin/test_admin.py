@@ -18,7 +18,7 @@ from django.urls import reverse
 from requestforge_django.admin import CredentialForm
 from requestforge_django.encryption import encrypt
 from requestforge_django.models import ClientDefinition, Credential, PipelineDefinition, PipelineStep
-from tests.admin.conftest import KEY_A, KEY_C, SECRET, raw_column, set_raw_column
+from tests.admin.conftest import KEY_A, KEY_C, SECRET, client_data, raw_column, set_raw_column
 
 pytestmark = pytest.mark.django_db
 TABLE = Credential._meta.db_table
@@ -41,32 +41,6 @@ def credential_data(**overrides: Any) -> dict[str, Any]:
         "password": "",
         "api_key": "",
         "token": "",
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def client_data(**overrides: Any) -> dict[str, Any]:
-    data = {
-        "name": "erp",
-        "is_active": "on",
-        "base_url": "https://erp.example.com",
-        "timeout": "",
-        "headers": "{}",
-        "verify_ssl": "on",
-        "ca_bundle": "",
-        "retry": "",
-        "circuit_breaker": "",
-        "rate_limit": "",
-        "hooks": "[]",
-        "auth_type": "",
-        "credential": "",
-        "token_url": "",
-        "scope": "",
-        "api_key_header": "",
-        "api_key_query_param": "",
-        "pipeline": "",
-        "excluded_paths": "[]",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}

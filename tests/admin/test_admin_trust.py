@@ -36,7 +36,7 @@ from requestforge_django.checks.database import check_credential_bindings
 from requestforge_django.models import ClientDefinition, Credential, UnboundCredentialError, normalize_origin
 from requestforge_django.registry import registry
 from requestforge_django.testing import PROTECTED_PATH, TOKEN_PATH, StubTokenEndpoint
-from tests.admin.conftest import KEY_A, raw_column
+from tests.admin.conftest import KEY_A, client_data, raw_column
 from tests.django.settings_factory import requestforge_setting
 from tests.support.partner_server import PartnerServer, Reply
 
@@ -167,30 +167,8 @@ def status_url() -> str:
 
 
 def definition_data(**overrides: Any) -> dict[str, Any]:
-    """A complete POST body for the client definition form."""
-    data = {
-        "name": "exfil",
-        "is_active": "on",
-        "base_url": "",
-        "timeout": "",
-        "headers": "{}",
-        "verify_ssl": "on",
-        "ca_bundle": "",
-        "retry": "",
-        "circuit_breaker": "",
-        "rate_limit": "",
-        "hooks": "[]",
-        "auth_type": "client_credentials",
-        "credential": "",
-        "token_url": "",
-        "scope": "",
-        "api_key_header": "",
-        "api_key_query_param": "",
-        "pipeline": "",
-        "excluded_paths": "[]",
-    }
-    data.update(overrides)
-    return data
+    """A client definition POST body for this module: named "exfil", client credentials, no base URL yet."""
+    return client_data(**{"name": "exfil", "base_url": "", "auth_type": "client_credentials", **overrides})
 
 
 def credential_data(credential: Credential, **overrides: Any) -> dict[str, Any]:
