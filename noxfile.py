@@ -47,7 +47,7 @@ def _suite_session(version: str) -> None:
     @nox.parametrize("django", list(DJANGO))
     def tests(session: nox.Session, django: str) -> None:
         session.install("pip>=25.1")  # dependency groups (PEP 735)
-        session.install("-e", ".[redis,celery,crypto]", "--group", "test", DJANGO[django])
+        session.install("-e", ".[redis,celery,crypto,async,jwt]", "--group", "test", DJANGO[django])
         session.run("python", "-c", "import django, sys; print('Django', django.get_version(), 'on Python', sys.version.split()[0])")
         session.run("python", "-m", "pytest", "-m", "not slow", "-q", "-p", "no:cacheprovider", *session.posargs)
 

@@ -33,11 +33,11 @@ class RequestforgeConfig(AppConfig):
         from .checks import register_checks
         from .http.declarative import set_client_resolver
         from .receivers import connect_model_receivers
-        from .registry import get_client
+        from .registry import aget_client, get_client
         from .setting.conf import reload_requestforge_settings
 
         register_checks()
         connect_model_receivers()  # saving a credential or definition invalidates its tokens everywhere
         setting_changed.connect(reload_requestforge_settings, dispatch_uid=SETTINGS_RELOAD_UID)
         # Declarative clients bound by name (``@http_client("billing")``) resolve through the registry.
-        set_client_resolver(get_client)
+        set_client_resolver(get_client, async_resolver=aget_client)

@@ -40,11 +40,14 @@ from typing import Any
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
+from .setting.specs import OAUTH_AUTH_TYPES
+
 logger = logging.getLogger("requestforge_django")
 
 __all__ = ["connect_model_receivers", "definitions_changed"]
 
-_OAUTH_TYPES = ("client_credentials", "password")
+#: The AUTH TYPEs whose clients obtain their own token (client_credentials, password, jwt_bearer, token_exchange).
+_OAUTH_TYPES = tuple(sorted(OAUTH_AUTH_TYPES))
 
 
 def definitions_changed(

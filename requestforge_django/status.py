@@ -17,6 +17,7 @@ from typing import Any
 from .fencing import GONE, current_credential_version
 from .http.masking import mask_secret
 from .registry import Definitions, Registry, UnknownNameError, registry
+from .registry.loading import OAUTH_TYPES
 from .shared.status_records import TokenEventRecord, describe_error, read_status
 from .tokens.data import TokenData
 
@@ -137,7 +138,7 @@ def _client_row(reg: Registry, definitions: Definitions, name: str) -> TokenStat
     spec = definitions.clients[name]
     auth = spec.auth.type if spec.auth is not None else "none"
     base: dict[str, Any] = {"name": name, "kind": "client", "step": None, "source": definitions.sources.get(name, "settings"), "auth": auth}
-    if auth not in ("client_credentials", "password"):
+    if auth not in OAUTH_TYPES:
         return TokenStatus(**base, uses_tokens=auth == "pipeline")
     row = TokenStatus(**base, uses_tokens=True)
     credential = spec.auth.credential if spec.auth is not None else None

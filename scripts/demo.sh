@@ -12,7 +12,7 @@
 #
 # It installs into the project's virtualenv (.venv, created with the first Python 3.10+
 # found; see scripts/lib/venv.sh), never into the system Python, and only what the demo
-# runs on: the package with its celery, crypto and redis extras.
+# runs on: the package with its async, celery, crypto and redis extras.
 #
 # The partner APIs the demo calls are served by the demo server itself, so tokens are
 # warmed (manage.py requestforge_warm) right after the server starts listening.
@@ -34,8 +34,8 @@ if [ "${DEMO_SKIP_INSTALL:-0}" = "1" ]; then
     PY="$(find_python)"
 else
     use_venv "$ROOT"
-    echo "==> Installing requestforge_django[celery,crypto,redis] into ${VIRTUAL_ENV}"
-    venv_pip -q -e ".[celery,crypto,redis]"
+    echo "==> Installing requestforge_django[async,celery,crypto,redis] into ${VIRTUAL_ENV}"
+    venv_pip -q -e ".[async,celery,crypto,redis]"
     PY="$VENV_PY"
 fi
 

@@ -20,8 +20,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 use_venv "$ROOT"
-echo "==> Installing requestforge_django[redis,celery,crypto] and the dev tools into ${VIRTUAL_ENV}"
-venv_pip -q -e ".[redis,celery,crypto]" --group dev
+echo "==> Installing requestforge_django[redis,celery,crypto,async,jwt] and the dev tools into ${VIRTUAL_ENV}"
+venv_pip -q -e ".[redis,celery,crypto,async,jwt]" --group dev
 
 step() { echo "==> $*"; }
 

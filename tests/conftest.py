@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from requestforge_django.testing import StubTokenEndpoint
+from tests.support.authlib_fixtures import authlib_server, authlib_server_factory  # noqa: F401 (Authlib server fixtures)
 from tests.support.django_caches import DB_ALIAS, REDIS_ALIAS, database_cache_config, redis_cache_config
 from tests.support.oauth_fixtures import oauth_server, oauth_server_factory  # noqa: F401 (django-oauth-toolkit fixtures)
 from tests.support.redis_server import RedisServer, RedisServerError

@@ -1,6 +1,8 @@
 """One round of demo calls through ``get_client(...)``, and what the partner saw meanwhile.
 
 Shared by the page (``views.index``) and ``manage.py demo_calls`` so both show the same thing.
+:func:`acall` is the same call for async views (``views.async_dashboard``), through
+``aget_client(...)`` and ``aget``: it never blocks the event loop, so calls run side by side.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 
 from partner_api import store
 
-from requestforge_django import get_client
+from requestforge_django import aget_client, get_client
+from requestforge_django.http import HttpResponse
 from requestforge_django.http.exceptions import HttpClientException
 
 #: (client name, path, auth): one call per kind of auth. The first three clients are defined in
@@ -23,6 +26,9 @@ CALLS: tuple[tuple[str, str, str], ...] = (
     ("crm", "/contacts/7", "admin: OAuth2 client credentials, encrypted credential"),
     ("catalog", "/catalog", "admin: pipeline device -> app token"),
 )
+#: What the async dashboard (``views.async_dashboard``) fetches: the clients defined in settings,
+#: so it needs nothing from ``manage.py demo_admin``.
+DASHBOARD_CALLS: tuple[tuple[str, str, str], ...] = CALLS[:3]
 #: The partner's token-issuing endpoints (``PartnerRequest.endpoint`` values).
 TOKEN_ENDPOINTS: tuple[str, ...] = ("oauth", "device", "app", "user")
 
@@ -68,6 +74,20 @@ def call(client: str, path: str, auth: str) -> CallResult:
         response = get_client(client).get(path)
     except HttpClientException as exc:  # str() is masked: safe to show
         return CallResult(client, path, auth, None, (time.perf_counter() - started) * 1000, error=f"{type(exc).__name__}: {exc}")
+    return _result(client, path, auth, response, started)
+
+
+async def acall(client: str, path: str, auth: str) -> CallResult:
+    """:func:`call` for async views: awaits the partner without blocking the event loop."""
+    started = time.perf_counter()
+    try:
+        response = await (await aget_client(client)).aget(path)
+    except HttpClientException as exc:  # str() is masked: safe to show
+        return CallResult(client, path, auth, None, (time.perf_counter() - started) * 1000, error=f"{type(exc).__name__}: {exc}")
+    return _result(client, path, auth, response, started)
+
+
+def _result(client: str, path: str, auth: str, response: HttpResponse, started: float) -> CallResult:
     elapsed = (time.perf_counter() - started) * 1000
     try:
         body: Any = response.json()

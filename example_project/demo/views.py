@@ -5,13 +5,21 @@ what happened: the answers, how many tokens the partner had to issue meanwhile (
 once tokens are cached), and every token's state. ``/?format=json`` returns the same
 as JSON (``scripts/demo.sh --check`` uses it); ``/?refresh=5`` reloads every 5 s so
 you can watch tokens being renewed before they expire.
+
+``/async/`` (:func:`async_dashboard`) is the async version of one page's calls: an
+``async def`` view that awaits three partner calls at once. Serve it with an ASGI server
+(``uvicorn example_project.asgi:application``) to run many such pages on one event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from dataclasses import asdict
+
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -21,7 +29,7 @@ from requestforge_django import get_pipeline, get_token_manager
 from requestforge_django.status import token_statuses
 from requestforge_django.tasks import refresh_due_tokens
 
-from .calls import TOKEN_ENDPOINTS, run_round, token_fetch_counts
+from .calls import DASHBOARD_CALLS, TOKEN_ENDPOINTS, acall, run_round, token_fetch_counts
 
 
 @require_GET
@@ -47,6 +55,27 @@ def index(request: HttpRequest) -> HttpResponse:
         "partner_url": settings.DEMO_PARTNER_URL,
     }
     return render(request, "demo/index.html", context)
+
+
+async def async_dashboard(request: HttpRequest) -> HttpResponse:
+    """Three partner calls awaited together: the page takes as long as the slowest call, not the sum.
+
+    Each call goes through ``await aget_client(name)`` and ``await client.aget(path)``: tokens
+    come from the shared cache (fetched once, whichever task asks first) and nothing blocks
+    the event loop, so under ASGI one process serves many of these pages at the same time.
+    The answers are the partner's bodies; errors are shown masked, tokens never.
+    """
+    if request.method != "GET":  # require_GET wraps async views only from Django 5.0 on
+        return HttpResponseNotAllowed(["GET"])
+    started = time.perf_counter()
+    calls = await asyncio.gather(*(acall(client, path, auth) for client, path, auth in DASHBOARD_CALLS))
+    return JsonResponse(
+        {
+            "ok": all(call.ok for call in calls),
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+            "calls": [{**asdict(call), "ok": call.ok} for call in calls],
+        }
+    )
 
 
 @require_POST

@@ -15,7 +15,10 @@ django-redis and Celery to a real broker (then run ``celery -A example_project w
 
 The partner APIs the clients call are served by this same Django server
 (``partner_api``), at ``http://127.0.0.1:$DEMO_PORT`` (default 8000); ``runserver`` is
-threaded, so a view calling the partner views of its own server does not deadlock.
+threaded, so a view calling the partner views of its own server does not deadlock. The
+same holds under an ASGI server (``uvicorn example_project.asgi:application --port
+$DEMO_PORT``), which runs the partner's sync views in a worker thread while the async
+view (``/async/``) waits on the event loop.
 
 Everything secret here is a DEMO value, committed on purpose, and must never be used
 anywhere else.
@@ -33,8 +36,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # -- the demo knobs (environment) ---------------------------------------------------------------
 
 DEMO_PORT = int(os.environ.get("DEMO_PORT", "8000"))
-#: Where the partner APIs live: this server.
-DEMO_PARTNER_URL = f"http://127.0.0.1:{DEMO_PORT}"
+#: Where the partner APIs live: this server, unless ``DEMO_PARTNER_URL`` points elsewhere (a
+#: partner served by another process; tests/test_example_asgi.py uses one that answers slowly).
+DEMO_PARTNER_URL = os.environ.get("DEMO_PARTNER_URL") or f"http://127.0.0.1:{DEMO_PORT}"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 #: Run the token warm-up in a thread of this process (no Celery beat without a broker).
 DEMO_WARM_THREAD = os.environ.get("DEMO_WARM_THREAD") == "1" and not REDIS_URL
@@ -69,6 +73,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "example_project.urls"
 WSGI_APPLICATION = "example_project.wsgi.application"
+ASGI_APPLICATION = "example_project.asgi.application"
 
 TEMPLATES = [
     {

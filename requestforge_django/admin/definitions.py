@@ -24,10 +24,13 @@ from typing import Any, ClassVar
 from django import forms
 from django.core.exceptions import ValidationError
 
+from ..encryption import DecryptionError
 from ..fields import secret_state
 from ..models import ClientDefinition, Credential, PipelineDefinition, unbound_destinations
-from ..setting.ids import E_AUTH_MISSING, E_CREDENTIAL_ORIGIN
-from ..setting.keys import AUTH_SECRETS_BY_TYPE
+from ..setting.ids import E_AUTH_MISSING, E_CREDENTIAL_ORIGIN, E_JWT_EXTRA, E_KEY_ALGORITHM, E_PRIVATE_KEY, W_SHORT_SECRET
+from ..setting.keys import AUTH_SECRETS_BY_TYPE, required_auth_keys
+from ..setting.rules.oauth import error_detail
+from ..setting.specs import CLIENT_AUTH_METHODS, OAUTH_AUTH_TYPES
 from ..setting.validate import validate_pipeline
 from ._bases import ClientDefinitionModelForm, PipelineDefinitionModelForm, PipelineStepInlineFormSet
 from .forms import add_problem, field_for, problem_text, refuse_settings_name, usable_credentials
@@ -47,13 +50,21 @@ CLIENT_FIELDS: Mapping[tuple[str, ...], str] = {
     ("HOOKS",): "hooks",
     ("AUTH",): "auth_type",
     ("AUTH", "TOKEN_URL"): "token_url",
+    ("AUTH", "ISSUER"): "issuer",
     ("AUTH", "CLIENT_AUTH_METHOD"): "client_auth_method",
+    ("AUTH", "ALGORITHM"): "algorithm",
+    ("AUTH", "AUDIENCE"): "audience",
+    ("AUTH", "RESOURCE"): "resource",
+    ("AUTH", "ASSERTION"): "assertion",
+    ("AUTH", "SUBJECT_TOKEN_FROM"): "subject_token_from",
+    ("AUTH", "SUBJECT_TOKEN_TYPE"): "subject_token_type",
     ("AUTH", "SCOPE"): "scope",
     ("AUTH", "HEADER"): "api_key_header",
     ("AUTH", "QUERY_PARAM"): "api_key_query_param",
     ("AUTH", "PIPELINE"): "pipeline",
     ("AUTH", "EXCLUDED_PATHS"): "excluded_paths",
     **{("AUTH", key): "credential" for key in ("CREDENTIAL", "CLIENT_ID", "CLIENT_SECRET", "USERNAME", "PASSWORD", "TOKEN", "KEY")},
+    **{("AUTH", key): "credential" for key in ("PRIVATE_KEY", "KEY_ID")},
 }
 
 #: AUTH secret key -> the Credential field that supplies it.
@@ -64,6 +75,8 @@ CREDENTIAL_FIELD_BY_KEY: Mapping[str, str] = {
     "PASSWORD": "password",
     "TOKEN": "token",
     "KEY": "api_key",
+    "PRIVATE_KEY": "private_key",
+    "KEY_ID": "key_id",
 }
 
 
@@ -112,12 +125,13 @@ class ClientDefinitionForm(ClientDefinitionModelForm):
         if credential is not None and auth_type is not None and auth_type in AUTH_SECRETS_BY_TYPE and auth_type != "pipeline":
             if not credential.is_active:
                 self.add_error("credential", f'Credential "{credential}" is inactive; activate it or choose another one.')
-            required = list(AUTH_SECRETS_BY_TYPE[auth_type])
-            for_what = f'AUTH TYPE "{auth_type}"'
-            if auth_type in ("client_credentials", "password") and cleaned.get("client_auth_method") == "client_secret_basic":
-                required += [key for key in ("CLIENT_ID", "CLIENT_SECRET") if key not in required]
-                for_what += " with client_secret_basic"
-            missing = [key for key in required if not credential_supplies(credential, key)]
+            method = cleaned.get("client_auth_method") or CLIENT_AUTH_METHODS[0]
+            explicit = method if method != CLIENT_AUTH_METHODS[0] else None
+            required = list(required_auth_keys(auth_type, explicit))
+            if auth_type == "jwt_bearer":
+                required.append("PRIVATE_KEY")  # signs the grant assertion
+            for_what = f'AUTH TYPE "{auth_type}"' + (f" with {explicit}" if explicit and auth_type in OAUTH_AUTH_TYPES else "")
+            missing = [key for key in dict.fromkeys(required) if not credential_supplies(credential, key)]
             if missing:
                 self.add_error(
                     "credential",
@@ -126,7 +140,36 @@ class ClientDefinitionForm(ClientDefinitionModelForm):
                         code=E_AUTH_MISSING,
                     ),
                 )
+            elif auth_type in OAUTH_AUTH_TYPES:
+                self._check_credential_keys(credential, auth_type, method, cleaned)
         return cleaned
+
+    def _check_credential_keys(self, credential: Credential, auth_type: str, method: str, cleaned: dict[str, Any]) -> None:
+        """The credential's key fits ALGORITHM (E051); a client_secret_jwt secret long enough to sign with (W009).
+
+        The stored values are decrypted to be checked, never shown: messages describe a
+        key by its type and size, a secret by its length.
+        """
+        from ..tokens.signing import hmac_secret_problem, private_key_error
+
+        try:
+            if method == "private_key_jwt" or auth_type == "jwt_bearer":
+                algorithm = cleaned.get("algorithm") or None
+                assertion = cleaned.get("assertion")
+                if auth_type == "jwt_bearer" and method != "private_key_jwt":  # ALGORITHM is the client assertion's
+                    algorithm = assertion.get("ALGORITHM") if isinstance(assertion, dict) else None
+                error = private_key_error(credential.private_key, algorithm if isinstance(algorithm, str) else None)
+                if error is not None:
+                    check_id = {"algorithm": E_KEY_ALGORITHM, None: E_JWT_EXTRA}.get(error.field, E_PRIVATE_KEY)
+                    field = "algorithm" if check_id == E_KEY_ALGORITHM and method == "private_key_jwt" else "credential"
+                    text = f'Credential "{credential}": the private key {error_detail(error)} ({check_id})'
+                    self.add_error(field, ValidationError(text, code=check_id))
+            if method == "client_secret_jwt":
+                problem = hmac_secret_problem(credential.client_secret)
+                if problem is not None:
+                    self.requestforge_warnings.append(f'Credential "{credential}": {problem} ({W_SHORT_SECRET})')
+        except DecryptionError:
+            self.add_error("credential", f'Credential "{credential}" cannot be decrypted with the current ENCRYPTION_KEYS.')
 
     def _post_clean(self) -> None:
         # Django's hook that runs after the form values are copied onto self.instance:
@@ -141,6 +184,8 @@ class ClientDefinitionForm(ClientDefinitionModelForm):
                 self.requestforge_warnings.append(problem_text(problem))
         if not self.errors:
             self._check_binding()
+        if not self.errors and self.instance.auth_type == "token_exchange" and self.instance.subject_token_from:
+            self._check_subject()
 
     def _check_binding(self) -> None:
         """``requestforge.E043`` on the field whose origin the chosen credential is not bound to."""
@@ -151,7 +196,7 @@ class ClientDefinitionForm(ClientDefinitionModelForm):
         assert credential is not None  # uses_credential(): credential_id is set
         allowed = ", ".join(credential.allowed_origin_set()) or "none: only clients defined in settings may use it"
         for key, origin in unbound_destinations(credential, definition.credential_destinations()):
-            field = {"AUTH.TOKEN_URL": "token_url", "BASE_URL": "base_url"}.get(key)
+            field = {"AUTH.TOKEN_URL": "token_url", "AUTH.ISSUER": "issuer", "BASE_URL": "base_url"}.get(key)
             self.add_error(
                 field if field in self.fields else None,
                 ValidationError(
@@ -161,6 +206,46 @@ class ClientDefinitionForm(ClientDefinitionModelForm):
                     code=E_CREDENTIAL_ORIGIN,
                 ),
             )
+
+    def _check_subject(self) -> None:
+        """SUBJECT_TOKEN_FROM names a token source (E052) without a cycle (E053), where the subject token may go (E043).
+
+        Checked against every definition this process knows (settings and database), with
+        this form's values in place of the row being edited.
+        """
+        from ..registry import registry
+        from ..registry.exchange import UnboundSubjectError, ensure_subject_bound
+        from ..setting.rules.subjects import kind_in, subject_problem
+        from ..setting.validate import parse_client
+
+        definition = self.instance
+        known = registry.definitions()
+        own = parse_client(definition.name, definition.to_setting(), pipelines=known.pipelines.keys())
+        clients = {**known.clients, definition.name: own}
+
+        def subject_of(name: str) -> str | None:
+            auth = clients[name].auth if name in clients else None
+            return auth.subject_token_from if auth is not None and auth.type == "token_exchange" else None
+
+        subject = definition.subject_token_from
+        problem = subject_problem(definition.name, subject, kind_in(clients, known.pipelines.keys()), subject_of)
+        if problem is not None:
+            check_id, detail, hint = problem
+            text = f'AUTH["SUBJECT_TOKEN_FROM"] {detail} {hint} ({check_id})'
+            self.add_error("subject_token_from", ValidationError(text, code=check_id))
+            return
+        assert own.auth is not None
+        try:
+            ensure_subject_bound(
+                definition.name,
+                own.auth,
+                clients.get,
+                known.pipelines.get,
+                lambda name: name != definition.name and known.sources.get(name) == "database",
+            )
+        except UnboundSubjectError as exc:
+            field = "issuer" if own.auth.issuer else "token_url"
+            self.add_error(field, ValidationError(f"{exc.message}", code=E_CREDENTIAL_ORIGIN))
 
 
 # -- pipeline definitions --------------------------------------------------------------------------

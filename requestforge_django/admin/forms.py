@@ -24,8 +24,9 @@ from django.db.models import Model
 from ..encryption import EncryptionError, ensure_keys
 from ..fields import secret_state
 from ..models import USE_CREDENTIAL_PERMISSION, Credential, normalize_origins, settings_names
-from ..setting.ids import E_DEFINED_TWICE, E_KEYS_MISSING
+from ..setting.ids import E_DEFINED_TWICE, E_JWT_EXTRA, E_KEYS_MISSING, E_PRIVATE_KEY
 from ..setting.problems import Problem
+from ..setting.rules.oauth import error_detail
 from ._bases import AnyModelForm
 
 SECRET_HELP = "Leave blank to keep the stored value."
@@ -92,6 +93,28 @@ def secret_field(label: str) -> forms.CharField:
         label=label,
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=SECRET_HELP,
+    )
+
+
+class _WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value: a multi-line secret (a PEM key) is typed in, never shown back.
+
+    A password input would do for one line, but browsers drop the line breaks of what is
+    pasted into it, and a PEM key needs them.
+    """
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
+def secret_text_field(label: str) -> forms.CharField:
+    """:func:`secret_field` for multi-line secrets such as a PEM private key."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=False,
+        widget=_WriteOnlyTextarea(attrs={"rows": 4, "cols": 64, "autocomplete": "off", "spellcheck": "false"}),
         help_text=SECRET_HELP,
     )
 
@@ -221,7 +244,22 @@ class CredentialForm(WriteOnlySecretsForm):
     api_key_clear = clear_field("API key")
     token = secret_field("Bearer token")
     token_clear = clear_field("bearer token")
+    private_key = secret_text_field("Private key")
+    private_key_clear = clear_field("private key")
 
     class Meta:
         model = Credential
         exclude = Credential.SECRET_FIELDS
+
+    def clean_private_key(self) -> str:
+        """A PEM private key that can sign (``requestforge.E050``), checked as a settings PRIVATE_KEY is; never echoed."""
+        from ..tokens.signing import private_key_error
+
+        pem: str = self.cleaned_data.get("private_key") or ""
+        if not pem.strip():
+            return ""
+        error = private_key_error(pem)
+        if error is None:
+            return pem.strip() + "\n"
+        check_id = E_JWT_EXTRA if error.field is None else E_PRIVATE_KEY
+        raise ValidationError(f"The private key {error_detail(error)} The value is not shown. ({check_id})", code=check_id)

@@ -36,13 +36,23 @@ def _state_display(name: str, label: str) -> Any:
 @admin.register(Credential)
 class CredentialAdmin(CredentialModelAdmin):
     form = CredentialForm
-    list_display = ("name", "client_id", "username", "client_secret_state", "password_state", "api_key_state", "token_state", "is_active")
+    list_display = (
+        "name",
+        "client_id",
+        "username",
+        "client_secret_state",
+        "password_state",
+        "api_key_state",
+        "token_state",
+        "private_key_state",
+        "is_active",
+    )
     list_filter = ("is_active",)
     search_fields = ("name", "client_id", "username")
     readonly_fields = ("created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "is_active")}),
-        ("Identity", {"fields": ("client_id", "username", "scope", "extra_params")}),
+        ("Identity", {"fields": ("client_id", "username", "key_id", "scope", "extra_params")}),
         (
             "Where it may be sent",
             {
@@ -65,6 +75,7 @@ class CredentialAdmin(CredentialModelAdmin):
     password_state = _state_display("password", "Password")
     api_key_state = _state_display("api_key", "API key")
     token_state = _state_display("token", "Bearer token")
+    private_key_state = _state_display("private_key", "Private key")
 
     def get_fieldsets(self, request: HttpRequest, obj: Credential | None = None) -> Any:
         """Without change permission every field is shown read-only: show the secrets' state, never their value."""
@@ -125,8 +136,15 @@ class ClientDefinitionAdmin(TokenStatusMixin, _WarningsAdmin):
                     "auth_type",
                     "credential",
                     "token_url",
+                    "issuer",
                     "client_auth_method",
+                    "algorithm",
                     "scope",
+                    "audience",
+                    "resource",
+                    "assertion",
+                    "subject_token_from",
+                    "subject_token_type",
                     "api_key_header",
                     "api_key_query_param",
                     "pipeline",

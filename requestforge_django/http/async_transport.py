@@ -1,13 +1,14 @@
 """Sending one :class:`HttpRequest` on an event loop, through ``aiohttp`` (the ``async`` extra).
 
 The async twin of :class:`~.transport.Transport`, built from the same frozen
-:class:`HttpClientConfig` and sharing its decisions instead of repeating them:
+:class:`HttpClientConfig` and sharing its decisions instead of repeating them, through the
+client's one :class:`~.wire.RequestWire`:
 
 * the wire request (base-URL joining, default headers, encoded body, header checks) is the
-  sync transport's prepared request, so both paths send the same bytes;
+  wire's, so both paths send the same bytes;
 * the trust boundary is the same: a client with credentials sends only to its credential
-  origins, redirects are followed here hop by hop (``aiohttp`` is told not to) with the
-  rules of :mod:`.redirects`, and a hop out of the client's trust loses every credential;
+  origins, redirects are followed here hop by hop (``aiohttp`` is told not to) by the
+  wire's :class:`~.wire.RedirectChain`, and a hop out of the client's trust loses every credential;
 * timeouts (connect/read per hop, ``total_timeout`` for the whole send), TLS (``verify_ssl``,
   a CA bundle, ``client_cert``), explicit proxies, pool sizes and ``max_response_bytes``
   come from the same settings;
@@ -26,8 +27,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Mapping
-from types import MappingProxyType
+from collections.abc import Coroutine, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from requests.structures import CaseInsensitiveDict
@@ -42,17 +42,17 @@ from .exceptions import (
     TimeoutException,
 )
 from .messages import HttpRequest, HttpResponse
-from .redirects import BODY_KEEPING_REDIRECTS, PURGED_WHEN_BODY_DROPPED, redirect_method, resolve_location, sensitive_params, with_params
-from .transport import _BAD_HEADER_CHARS, Transport
+from .transport import resolve_verify
+from .wire import NO_BODY_METHODS
 
 if TYPE_CHECKING:
     import aiohttp
     from requests.models import PreparedRequest
 
     from .secrets import Origin
+    from .wire import RequestWire
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 _CHUNK = 64 * 1024
 INSTALL_HINT = 'the async client needs aiohttp: pip install "requestforge-django[async]"'
 
@@ -75,16 +75,18 @@ def _multidict() -> Any:
 class AsyncTransport:
     """Turns an :class:`HttpRequest` into an :class:`HttpResponse` on the running event loop."""
 
-    def __init__(self, config: HttpClientConfig, transport: Transport) -> None:
+    def __init__(self, config: HttpClientConfig, wire: RequestWire) -> None:
         self._config = config
-        self._sync = transport
+        self._wire = wire
         self._lock = threading.Lock()
         #: id(loop) -> (weak reference to the loop, its session)
         self._sessions: dict[int, tuple[weakref.ReferenceType[asyncio.AbstractEventLoop], aiohttp.ClientSession]] = {}
+        #: The last loop's session: one loop per process is the common case, and a lookup saved.
+        self._current: tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession] | None = None
         self._ssl: ssl.SSLContext | bool | None = None
         self._timeouts: dict[Any, Any] = {}
         self._encodings: dict[str | None, str | None] = {}
-        self._urls: dict[str, Any] = {}
+        self._destinations: dict[str, tuple[Any, str | None]] = {}
         self._proxies: dict[Origin | None, str | None] = {}
         self._limited = config.max_response_bytes is not None
         self._base_headers: Any = None  # a multidict, made with the SSL context (after aiohttp is imported)
@@ -93,8 +95,12 @@ class AsyncTransport:
     def session(self) -> aiohttp.ClientSession:
         """The running loop's session (created on first use; a dead loop's session is dropped)."""
         loop = asyncio.get_running_loop()
+        current = self._current
+        if current is not None and current[0] is loop:
+            return current[1]
         entry = self._sessions.get(id(loop))
         if entry is not None and entry[0]() is loop and not entry[1].closed:
+            self._current = (loop, entry[1])
             return entry[1]
         return self._new_session(loop)
 
@@ -109,24 +115,35 @@ class AsyncTransport:
     def _new_session(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
         lib = _aiohttp()
         config = self._config
-        limit = max(config.pool_maxsize, 1)
-        connector = lib.TCPConnector(
-            limit=limit * max(config.pool_connections, 1), limit_per_host=limit, ssl=self._ssl_context(), enable_cleanup_closed=False
-        )
+        if config.pool_block:
+            # As the sync pool with pool_block: at most pool_maxsize connections per origin, callers wait.
+            per_origin = max(config.pool_maxsize, 1)
+            total = per_origin * max(config.pool_connections, 1)
+        else:
+            # As the sync pool without it (the default): pool_maxsize is what the pool keeps, not a cap on
+            # what is in flight. aiohttp has no such "keep N" knob, so nothing is capped; the caller's
+            # concurrency bounds the connections (arequest_many's max_concurrency, a view's gather).
+            per_origin = total = 0
+        connector = lib.TCPConnector(limit=total, limit_per_host=per_origin, ssl=self._ssl_context(), enable_cleanup_closed=False)
         session: aiohttp.ClientSession = lib.ClientSession(
             connector=connector,
             cookie_jar=lib.DummyCookieJar(),  # stateless, as the sync path's jar that accepts no cookies
             trust_env=False,  # the environment's proxies are read once per origin by _proxy_for, not per request
             auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
+            # No skip_auto_headers: every request carries the wire's User-Agent (and Accept, Accept-Encoding),
+            # so aiohttp adds none of its own, and it would cost a sorted multidict per request.
         )
         with self._lock:
             self._discard_dead()
             self._sessions[id(loop)] = (weakref.ref(loop), session)
+            self._current = (loop, session)
         return session
 
     def _discard_dead(self) -> None:
         """Forget sessions whose loop is gone or closed (they cannot be closed from another loop)."""
+        current = self._current
+        if current is not None and (current[0].is_closed() or current[1].closed):
+            self._current = None
         for key, (ref, session) in list(self._sessions.items()):
             loop = ref()
             if loop is None or loop.is_closed() or session.closed:
@@ -145,6 +162,7 @@ class AsyncTransport:
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._sessions.pop(id(loop), None)
+            self._current = None
             self._discard_dead()
         if entry is not None and entry[0]() is loop:
             await entry[1].close()
@@ -152,141 +170,119 @@ class AsyncTransport:
     def _ssl_context(self) -> ssl.SSLContext | bool:
         if self._ssl is None:
             _aiohttp()  # imported here too, so asession() does both off the loop
-            self._base_headers = _multidict().CIMultiDict(self._sync._base_headers)
+            self._base_headers = _multidict().CIMultiDict(self._wire.base_headers)
             self._ssl = build_ssl_context(self._config)
         return self._ssl
 
     # -- sending ----------------------------------------------------------------------------
-    def _wire(self, request: HttpRequest) -> tuple[str, str, Any, bytes | None, Origin | None]:
+    def _first_hop(
+        self, request: HttpRequest, target: tuple[str, Origin | None] | None = None
+    ) -> tuple[str, str, Any, bytes | None, Origin | None]:
         """Method, URL, headers, body and origin of the first hop.
 
         A request without a body (the common GET) skips ``requests``' ``PreparedRequest``: the
-        same URL preparation (the sync transport's cache) and the same headers, merged into an
-        ``aiohttp`` multidict directly. Anything else is the sync transport's prepared request.
+        same URL preparation (the wire's cache) and the same headers, merged into an
+        ``aiohttp`` multidict directly. Anything else is the wire's prepared request.
         """
-        sync = self._sync
+        wire = self._wire
         method = request.method.value
         if request.json_data is None and request.data is None:
-            url, origin = sync._prepared_url(sync.absolute_url(request.url), request.params)
+            url, origin = target or wire.url_of(request)
             headers = self._base_headers.copy()
             if request.headers:
-                for name, value in request.headers.items():
-                    if _BAD_HEADER_CHARS.search(value) or _BAD_HEADER_CHARS.search(name):
-                        sync._prepare(request)  # raises the sync path's error, which never shows the value
-                    headers[name] = value
-            if method not in _NO_BODY_METHODS:
+                headers.update(wire.wire_headers(request, url))
+            if method not in NO_BODY_METHODS:
                 headers["Content-Length"] = "0"
             return method, url, headers, None, origin
-        prepared, origin = sync._prepare(request)
+        prepared, origin = wire.prepare(request)
         body = prepared.body
         return method, prepared.url or "", prepared.headers, body if not isinstance(body, str) else body.encode(), origin
 
-    async def send(self, request: HttpRequest, started_at: float) -> HttpResponse:
-        """Send ``request`` once (following redirects if configured) and read the whole body."""
-        sync = self._sync
-        session = self.session() if self._ssl is not None else await self.asession()
-        method, url, headers, body, origin = self._wire(request)
-        if (sync._has_credentials or request.sensitive) and origin not in sync._credential_origins:
-            raise sync._untrusted(origin, method)
-        timeout = request.timeout if request.timeout is not None else self._config.default_timeout
+    def send(
+        self, request: HttpRequest, started_at: float, target: tuple[str, Origin | None] | None = None
+    ) -> Coroutine[Any, Any, HttpResponse]:
+        """Send ``request`` once (following redirects if configured) and read the whole body (await it).
+
+        ``target``: the wire URL and origin of ``request`` if the caller already worked them out.
+        A plain function returning the coroutine that does the work, so the common call (no
+        ``total_timeout``) costs no extra coroutine: this runs on every request.
+        """
         total = self._config.total_timeout
-        first = (method, url, headers, body)
+        if total is None:
+            return self._send(request, started_at, target)
+        return self._send_within(total, request, started_at, target)
+
+    async def _send_within(
+        self, total: float, request: HttpRequest, started_at: float, target: tuple[str, Origin | None] | None
+    ) -> HttpResponse:
+        """:meth:`_send` under one deadline for the whole send, redirects included."""
         try:
-            if total is None:
-                return await self._send(session, request, first, origin, timeout, started_at)
-            try:
-                return await asyncio.wait_for(self._send(session, request, first, origin, timeout, started_at), total)
-            except (asyncio.TimeoutError, TimeoutError) as exc:
-                raise TimeoutException(
-                    f"Total timeout of {total:g} s exceeded", method=request.method.value, url=sync._shown_url(url, request)
-                ) from exc
+            return await asyncio.wait_for(self._send(request, started_at, target), total)
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            url = target[0] if target is not None else self._wire.absolute_url(request.url)
+            raise TimeoutException(
+                f"Total timeout of {total:g} s exceeded", method=request.method.value, url=self._wire.shown_url(url, request)
+            ) from exc
+
+    async def _send(self, request: HttpRequest, started_at: float, target: tuple[str, Origin | None] | None) -> HttpResponse:
+        """The first hop and, if configured, its redirects (the wire's :class:`~.wire.RedirectChain` decides each)."""
+        wire = self._wire
+        session = self.session() if self._ssl is not None else await self.asession()
+        method, url, headers, body, origin = self._first_hop(request, target)
+        if (wire.has_credentials or request.sensitive) and origin not in wire.credential_origins:
+            raise wire.untrusted(origin, method)
+        timeout = request.timeout if request.timeout is not None else self._config.default_timeout
+        client_timeout = self._client_timeout(timeout)
+        follow = self._config.allow_redirects
+        chain = None
+        hop: PreparedRequest | None = None  # a redirect's hop, as the wire builds it
+        try:
+            while True:
+                address, proxy = self._destination(url, origin)
+                async with session.request(
+                    method, address, headers=headers, data=body, allow_redirects=False, timeout=client_timeout, proxy=proxy
+                ) as raw:
+                    status = raw.status
+                    if not (follow and status in _REDIRECTS and "Location" in raw.headers):
+                        content = await self._read_body(raw, request, url) if self._limited else await raw.read()
+                        return HttpResponse(
+                            status,
+                            ResponseHeaders(raw.headers),
+                            content,
+                            url,
+                            (time.perf_counter() - started_at) * 1000.0,
+                            request,
+                            self._encoding(raw.headers.get("Content-Type")),
+                            raw.reason or "",
+                        )
+                    location = raw.headers["Location"]
+                    await raw.read()  # back to the pool
+                if chain is None:
+                    chain = wire.redirects(request, url, origin)
+                    hop = wire.prepare(request)[0]
+                hop = chain.next_hop(cast("PreparedRequest", hop), status, location)
+                method, url, headers = hop.method or "GET", hop.url or "", hop.headers
+                body = hop.body.encode() if isinstance(hop.body, str) else hop.body
+                origin = chain.origin
         except HttpClientException:
             raise
         except (asyncio.TimeoutError, TimeoutError, OSError, ValueError, ssl.SSLError, _aiohttp().ClientError) as exc:
             raise self._failure(exc, request, url) from exc
 
-    async def _send(
-        self,
-        session: Any,
-        request: HttpRequest,
-        first: tuple[str, str, Any, bytes | None],
-        origin: Origin | None,
-        timeout: Any,
-        started_at: float,
-    ) -> HttpResponse:
-        config = self._config
-        sync = self._sync
-        hop: PreparedRequest | None = None  # a redirect's hop, as the sync path builds it
-        method, url, headers, body = first
-        history = 0
-        stripped = False
-        home = sync._credential_origins | {origin} if origin is not None else sync._credential_origins
-        carried = sensitive_params(url, request.sensitive)
-        hop_origin = origin
-        while True:
-            async with session.request(
-                method,
-                self._yarl(url),
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                timeout=self._client_timeout(timeout),
-                proxy=self._proxy_for(url, hop_origin),
-            ) as raw:
-                status = raw.status
-                if not (config.allow_redirects and status in _REDIRECTS and "Location" in raw.headers):
-                    content = await self._read_body(raw, request, url)
-                    headers = _headers(raw.headers)
-                    return HttpResponse(
-                        status_code=status,
-                        headers=MappingProxyType(headers),
-                        content=content,
-                        url=url,
-                        elapsed_ms=(time.perf_counter() - started_at) * 1000.0,
-                        request=request,
-                        encoding=self._encoding(headers.get("Content-Type")),
-                        reason=raw.reason or "",
-                    )
-                location = raw.headers["Location"]
-                await raw.read()  # back to the pool
-            if history >= config.max_redirects:
-                raise HttpClientException(
-                    f"Too many redirects (more than {config.max_redirects})", method=method, url=sync._shown_url(url, request)
-                )
-            history += 1
-            nxt = (hop or sync._prepare(request)[0]).copy()
-            nxt.url, hop_origin = sync._prepared_url(resolve_location(url, location), None)
-            nxt.method = redirect_method(status, method)
-            if status not in BODY_KEEPING_REDIRECTS:
-                for name in PURGED_WHEN_BODY_DROPPED:
-                    nxt.headers.pop(name, None)
-                nxt.body = None
-            if hop_origin not in home and not stripped:
-                sync._check_cross_origin_hop(request, nxt, hop_origin, status)
-                stripped = True
-            if stripped:
-                sync._strip_credentials(nxt, request)
-            elif carried:
-                nxt.url = with_params(nxt.url or "", carried)
-            hop = nxt
-            method, url, headers = nxt.method or "GET", nxt.url or "", nxt.headers
-            body = nxt.body.encode() if isinstance(nxt.body, str) else nxt.body
-
     async def _read_body(self, raw: Any, request: HttpRequest, url: str) -> bytes:
-        if not self._limited:
-            return bytes(await raw.read())
+        """The body under ``max_response_bytes``: a larger declared or read size stops the read."""
         limit = self._config.max_response_bytes or 0
         declared = raw.headers.get("Content-Length", "").strip()
         if declared.isdigit() and int(declared) > limit:
             raw.close()
-            raise self._sync._too_large(limit, request, url)
+            raise self._wire.too_large(limit, request, url)
         chunks: list[bytes] = []
         size = 0
         async for chunk in raw.content.iter_chunked(_CHUNK):
             size += len(chunk)
             if size > limit:
                 raw.close()
-                raise self._sync._too_large(limit, request, url)
+                raise self._wire.too_large(limit, request, url)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -310,16 +306,17 @@ class AsyncTransport:
                 self._timeouts[timeout] = cached
         return cached
 
-    def _yarl(self, url: str) -> Any:
-        """``url`` (already normalized and quoted like the sync path's) as a ``yarl.URL``, cached per string."""
-        cached = self._urls.get(url)
+    def _destination(self, url: str, origin: Origin | None) -> tuple[Any, str | None]:
+        """``url`` (already normalized and quoted like the sync path's) as a ``yarl.URL``, and its proxy;
+        cached per URL string (a client calls the same few)."""
+        cached = self._destinations.get(url)
         if cached is None:
             from yarl import URL
 
-            cached = URL(url, encoded=True)
-            if len(self._urls) >= 1024:
-                self._urls.clear()
-            self._urls[url] = cached
+            cached = (URL(url, encoded=True), self._proxy_for(url, origin))
+            if len(self._destinations) >= 1024:
+                self._destinations.clear()
+            self._destinations[url] = cached
         return cached
 
     def _proxy_for(self, url: str, origin: Origin | None) -> str | None:
@@ -328,7 +325,7 @@ class AsyncTransport:
             return self._proxies[origin]
         except KeyError:
             pass
-        proxies = self._sync.proxies_for(url)
+        proxies = self._wire.proxies_for(url)
         proxy = select_proxy(url, proxies) if proxies else None
         if origin is not None and len(self._proxies) < 256:
             self._proxies[origin] = proxy
@@ -338,7 +335,7 @@ class AsyncTransport:
         """An ``aiohttp``/socket failure as one of the library's typed exceptions."""
         aiohttp = _aiohttp()
         method = request.method.value
-        shown = self._sync._shown_url(url, request)
+        shown = self._wire.shown_url(url, request)
         detail = type(exc).__name__
         if isinstance(exc, (aiohttp.ConnectionTimeoutError, aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError)):
             kind = "Connect timeout" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "Read timeout"
@@ -354,7 +351,7 @@ class AsyncTransport:
 
 def build_ssl_context(config: HttpClientConfig) -> ssl.SSLContext | bool:
     """The TLS settings of ``config`` (``verify_ssl``, CA bundle, ``client_cert``) as an ``SSLContext``."""
-    verify = Transport._resolve_verify(config)
+    verify = resolve_verify(config)
     if verify is False and config.client_cert is None:
         return False
     if isinstance(verify, str):
@@ -384,14 +381,49 @@ def build_ssl_context(config: HttpClientConfig) -> ssl.SSLContext | bool:
     return context
 
 
-def _headers(raw: Any) -> Mapping[str, str]:
-    """Response headers, case-insensitive; repeated ones joined with ", " (as ``requests`` shows them)."""
-    if len(raw) == len(set(map(str.lower, raw))):  # the common case: aiohttp's read-only case-insensitive view as is
-        return cast("Mapping[str, str]", raw)
-    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-    for name, value in raw.items():
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
+class ResponseHeaders(Mapping[str, str]):
+    """``aiohttp``'s case-insensitive response headers as ``requests`` shows them: a repeated
+    header reads as one value joined with ", ".
+
+    A read-only view made in constant time per response; the joining happens only when a
+    repeated header is read, so the common response pays nothing for it.
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def __getitem__(self, name: str) -> str:
+        values: list[str] = self._raw.getall(name)
+        return values[0] if len(values) == 1 else ", ".join(values)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        values = self._raw.getall(name, None)
+        if not values:
+            return default
+        return values[0] if len(values) == 1 else ", ".join(values)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for name in self._raw:
+            lowered = name.lower()
+            if lowered not in seen:
+                seen.add(lowered)
+                yield name
+
+    def __len__(self) -> int:
+        return len({name.lower() for name in self._raw})
+
+    def __repr__(self) -> str:
+        return f"ResponseHeaders({dict(self.items())!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (an exception carrying a response) as the plain case-insensitive dict it reads as.
+        return (CaseInsensitiveDict, (dict(self.items()),))
 
 
 def _detach(session: Any) -> None:

@@ -47,9 +47,15 @@ class _StaticHeaderAuthHook(AuthHookInterface):
     """Adds one precomputed header; subclasses only decide its name and value."""
 
     _headers: MappingProxyType[str, str]
+    _names: frozenset[str]
+
+    def _set_header(self, name: str, value: str) -> None:
+        """The header this hook adds, with its lower-case name (prepared once, sent on every call)."""
+        self._headers = MappingProxyType({name: value})
+        self._names = frozenset({name.lower()})
 
     def before_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
-        return request.with_headers(self._headers, sensitive=True)
+        return request.with_credential_headers(self._headers, self._names)
 
 
 class BearerTokenAuthHook(_StaticHeaderAuthHook):
@@ -72,7 +78,7 @@ class BearerTokenAuthHook(_StaticHeaderAuthHook):
             raise ConfigurationError("must be a single-line string", field="prefix")
         self.prefix = prefix
         self.excluded_paths = normalize_excluded_paths(excluded_paths)
-        self._headers = MappingProxyType({header_name: f"{prefix} {token}" if prefix else token})
+        self._set_header(header_name, f"{prefix} {token}" if prefix else token)
 
     def __repr__(self) -> str:
         return (
@@ -101,12 +107,12 @@ class ApiKeyAuthHook(_StaticHeaderAuthHook):
         self.header_name = _text(header_name, "header_name")
         self.query_param = None if query_param is None else _text(query_param, "query_param")
         self.excluded_paths = normalize_excluded_paths(excluded_paths)
-        self._headers = MappingProxyType({header_name: api_key})
+        self._set_header(header_name, api_key)
         self._params = MappingProxyType({self.query_param: api_key}) if self.query_param is not None else None
 
     def before_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
         if self._params is None:
-            return request.with_headers(self._headers, sensitive=True)
+            return request.with_credential_headers(self._headers, self._names)
         return request.with_params(self._params, sensitive=True)
 
     def __repr__(self) -> str:
@@ -131,7 +137,7 @@ class BasicAuthHook(_StaticHeaderAuthHook):
             raise ConfigurationError("must be a string", field="password")
         self.excluded_paths = normalize_excluded_paths(excluded_paths)
         credentials = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-        self._headers = MappingProxyType({"Authorization": f"Basic {credentials}"})
+        self._set_header("Authorization", f"Basic {credentials}")
 
     def __repr__(self) -> str:
         return f"BasicAuthHook(username={self.username!r}, password={MASK!r}, excluded_paths={self.excluded_paths!r})"

@@ -147,7 +147,8 @@ class LoggingRequestHook(_LoggingHookBase, RequestHookInterface):
     def before_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
         if not self.logger.isEnabledFor(self.level):
             return request
-        extra = _extra_sensitive(self.sensitive_headers, context)
+        # ``request.sensitive``: names whose values were given as secrets (a client assertion, a pipeline pin).
+        extra = request.sensitive_names(_extra_sensitive(self.sensitive_headers, context))
         url = mask_url(request.url, extra)
         message = ["HTTP request %s %s (attempt %d)"]
         args: list[Any] = [request.method.value, url, context.attempt + 1]
@@ -182,17 +183,19 @@ class LoggingResponseHook(_LoggingHookBase, ResponseHookInterface):
     def after_response(self, response: HttpResponse, context: RequestContext) -> HttpResponse:
         if not self.logger.isEnabledFor(self.level):
             return response
-        extra = _extra_sensitive(self.sensitive_headers, context)
         request = response.request or context.request
+        extra = request.sensitive_names(_extra_sensitive(self.sensitive_headers, context))
+        # A server may echo what it was sent (an error text quoting the form): scrub the request's secrets.
+        shown = response.masked() if self.log_body or self.log_headers else response
         url = mask_url(response.url or request.url, extra)
         message = ["HTTP response %d %s %s in %.1f ms (attempt %d, call %.1f ms)"]
         args: list[Any] = [response.status_code, request.method.value, url, response.elapsed_ms, context.attempt + 1, context.elapsed_ms]
-        if self.log_headers and response.headers:
+        if self.log_headers and shown.headers:
             message.append("headers=%s")
-            args.append(mask_headers(response.headers, extra))
-        if self.log_body and response.content:
+            args.append(mask_headers(shown.headers, extra))
+        if self.log_body and shown.content:
             message.append("body=%s")
-            args.append(_describe_response_body(response, extra))
+            args.append(_describe_response_body(shown, extra))
         log_extra = _record_extra(request.method.value, url, context)
         log_extra["http_status"] = response.status_code
         self.logger.log(self.level, " ".join(message), *args, extra=log_extra)

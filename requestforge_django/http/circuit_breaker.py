@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import math
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -29,6 +31,8 @@ from typing import Any, TypeVar, overload
 
 from .exceptions import CircuitBreakerException, ConfigurationError
 from .state import MemoryStateStore, StateStore, call_store
+
+logger = logging.getLogger("requestforge_django.http")
 
 T = TypeVar("T")
 
@@ -248,6 +252,38 @@ class CircuitBreaker:
         """:meth:`record_ignored` without blocking the event loop."""
         await self._aupdate(self._release)
 
+    def record_ignored_nowait(self) -> None:
+        """:meth:`record_ignored` from a coroutine that is being cancelled or closed: never awaits, never blocks the loop.
+
+        For the ``except BaseException`` branch of an async send. Awaiting the store there
+        would hold the cancellation up for a lease wait and a Redis round trip (seconds
+        while Redis is down), could itself be cancelled again and lose the release, and is
+        impossible when the coroutine is closed (``GeneratorExit``). So: a
+        :class:`~.state.MemoryStateStore` is updated inline (a brief thread lock); any
+        other store in the running loop's default executor, not awaited (``asyncio.run``
+        waits for that executor before it returns), or in a thread of its own once the
+        loop no longer takes work; with no event loop in this thread, inline.
+        """
+        if isinstance(self.store, MemoryStateStore):
+            self.record_ignored()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on an event loop (a coroutine closed after its loop): blocking stalls nobody
+            self._record_ignored_logged()
+            return
+        try:
+            loop.run_in_executor(None, self._record_ignored_logged)
+        except RuntimeError:  # the loop is closing and its executor is shut down
+            threading.Thread(target=self._record_ignored_logged, name="requestforge-breaker-release", daemon=True).start()
+
+    def _record_ignored_logged(self) -> None:
+        """:meth:`record_ignored` where nobody waits for it: a failure is logged, not left in an unread future."""
+        try:
+            self.record_ignored()
+        except Exception:
+            logger.warning("Circuit breaker %r could not free its probe slot", self.name, exc_info=True)
+
     async def aretry_after(self) -> float:
         """:attr:`retry_after` without blocking the event loop."""
         return await call_store(self.store, lambda: self.retry_after)
@@ -262,7 +298,7 @@ class CircuitBreaker:
         The same rules: :class:`CircuitBreakerException` when open; any ``Exception``
         counts as a failure except another breaker's refusal; cancellation
         (``asyncio.CancelledError``) and other ``BaseException`` are not counted and free
-        the probe slot.
+        the probe slot (:meth:`record_ignored_nowait`: the cancellation is not held up by the store).
         """
         if not await self.aallow_request():
             label = f" {self.name!r}" if self.name else ""
@@ -278,7 +314,7 @@ class CircuitBreaker:
             await self.arecord_failure()
             raise
         except BaseException:
-            await _shielded(self.arecord_ignored())
+            self.record_ignored_nowait()
             raise
         await self.arecord_success()
         return result
@@ -286,8 +322,3 @@ class CircuitBreaker:
     def __repr__(self) -> str:
         snapshot, _ = self._current()
         return f"CircuitBreaker(name={self.name!r}, state={snapshot.state.name}, failures={snapshot.failures})"
-
-
-async def _shielded(outcome: Awaitable[None]) -> None:
-    """Report an outcome even when the task reporting it is being cancelled."""
-    await asyncio.shield(asyncio.ensure_future(outcome))

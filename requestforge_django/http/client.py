@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import requests
@@ -35,13 +35,14 @@ from .builtin_hooks import SENSITIVE_HEADERS_KEY
 from .config import HttpClientConfig
 from .exceptions import CircuitBreakerException, ConnectionException, HttpClientException, MaxRetryException, TimeoutException
 from .fan_out import send_in_order
-from .hooks import refresh_auth
+from .hooks import AuthHookInterface, acall, arefresh_auth, refresh_auth
 from .messages import HttpMethod, HttpRequest, HttpResponse, RequestContext
+from .secrets import Origin
 from .transport import Transport
+from .wire import RequestWire
 
 if TYPE_CHECKING:
     from .async_transport import AsyncTransport
-    from .hooks import AuthHookInterface
     from .rate_limit import RateLimiterInterface
 
 logger = logging.getLogger("requestforge_django.http")
@@ -62,7 +63,8 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config or HttpClientConfig()
-        self._transport = Transport(self.config)
+        self._wire = RequestWire(self.config)
+        self._transport = Transport(self.config, self._wire)
         self._shared_session = session
         self._local = threading.local()
         self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
@@ -112,7 +114,7 @@ class HttpClient:
 
     def absolute_url(self, url: str) -> str:
         """The URL a request for ``url`` goes to: relative URLs are joined to the base URL."""
-        return self._transport.absolute_url(url)
+        return self._wire.absolute_url(url)
 
     def trusts(self, url: str) -> bool:
         """Whether ``url`` (relative or absolute) is on the base URL's origin or a trusted one."""
@@ -187,7 +189,8 @@ class HttpClient:
             raise self._exhausted(context, error, response)
         if error is not None:
             raise error
-        return self._run_response_hooks(cast(HttpResponse, response), context)  # no error: a response
+        response = cast(HttpResponse, response)  # no error: a response
+        return self._run_response_hooks(response, context) if self.config.response_hooks else response
 
     def _attempt(
         self, request: HttpRequest, context: RequestContext
@@ -195,7 +198,7 @@ class HttpClient:
         """One send: hooks, auth, guards, transport. Transport failures are returned, not raised."""
         config = self.config
         outgoing = self._run_request_hooks(request, context)
-        self._transport.check_destination(outgoing)
+        self._wire.check_destination(outgoing)
         auth = config.auth_hook
         if auth is not None and auth.should_authenticate(outgoing):
             outgoing = auth.before_request(outgoing, context)
@@ -231,13 +234,13 @@ class HttpClient:
             f"Circuit breaker{' ' + breaker.name if breaker.name else ''} is open",
             retry_after=breaker.retry_after,
             method=outgoing.method.value,
-            url=self._transport.absolute_url(outgoing.url),
+            url=self._wire.absolute_url(outgoing.url),
         )
 
     def _wants_auth_refresh(self, sent: HttpRequest, response: HttpResponse, context: RequestContext) -> bool:
         """Whether this is the call's first auth error that the auth hook may recover from (marks the call)."""
         auth = self.config.auth_hook
-        if auth is None or context.auth_retried or not auth.should_authenticate(sent) or not auth.is_auth_error(response):
+        if auth is None or context.auth_retried or not auth.is_auth_error(response) or not auth.should_authenticate(sent):
             return False
         context.auth_retried = True
         return True
@@ -246,7 +249,7 @@ class HttpClient:
         """On the first auth error of a call, let the auth hook refresh; ``True`` means send again."""
         if not self._wants_auth_refresh(sent, response, context):
             return False
-        return refresh_auth(cast("AuthHookInterface", self.config.auth_hook), context)
+        return refresh_auth(cast(AuthHookInterface, self.config.auth_hook), context)
 
     def _exhausted(self, context: RequestContext, error: HttpClientException | None, response: HttpResponse | None) -> MaxRetryException:
         request = context.request
@@ -257,7 +260,7 @@ class HttpClient:
             last_exception=error,
             last_response=response,
             method=request.method.value,
-            url=self._transport.absolute_url(request.url),
+            url=self._wire.absolute_url(request.url),
         )
 
     # -- async (Django's a-prefix convention; see docs/async.md) ------------------------------
@@ -268,7 +271,7 @@ class HttpClient:
         if transport is None:
             from .async_transport import AsyncTransport
 
-            transport = self._async_transport = AsyncTransport(self.config, self._transport)
+            transport = self._async_transport = AsyncTransport(self.config, self._wire)
         return transport
 
     async def aclose(self) -> None:
@@ -312,13 +315,34 @@ class HttpClient:
         return await self.arequest(HttpRequest(HttpMethod.PATCH, url, headers or {}, params, json_data, data, timeout))
 
     async def arequest(self, request: HttpRequest) -> HttpResponse:
-        """:meth:`request` on the event loop: the same lifecycle, in the same order, without blocking the loop."""
+        """:meth:`request` on the event loop: the same lifecycle, in the same order, without blocking the loop.
+
+        The send is awaited here, not in a helper: while a call waits for the partner, the
+        fewer frames of ours on its coroutine stack, the less every resumption costs.
+        """
         strategy = self.config.retry_strategy
         context = self._new_context(request)
+        transport = self.async_transport
         try:
             while True:
-                outgoing, response, error = await self._aattempt(request, context)
-                if response is not None and await self._ashould_refresh_auth(outgoing, response, context):
+                outgoing, target, breaker = await self._abefore_send(request, context)
+                response: HttpResponse | None = None
+                error: HttpClientException | None = None
+                try:
+                    response = await transport.send(outgoing, context.started_at, target)
+                except HttpClientException as exc:
+                    error = exc  # a transport failure: the retry decision sees it
+                except BaseException:
+                    if breaker is not None:
+                        breaker.record_ignored_nowait()  # frees a half-open probe slot; never awaits, never blocks the loop
+                    raise
+                if breaker is not None:
+                    await self._arecord_outcome(breaker, response, error)
+                if (
+                    response is not None
+                    and self._wants_auth_refresh(outgoing, response, context)
+                    and await arefresh_auth(cast(AuthHookInterface, self.config.auth_hook), context)
+                ):
                     continue
                 if not strategy.should_retry(context, exception=error, response=response):
                     break
@@ -331,49 +355,43 @@ class HttpClient:
             self._run_error_hooks(exc, context)
             raise
 
-    async def _aattempt(
+    async def _abefore_send(
         self, request: HttpRequest, context: RequestContext
-    ) -> tuple[HttpRequest, HttpResponse | None, HttpClientException | None]:
-        """:meth:`_attempt` with awaited auth, limiter, breaker and send."""
+    ) -> tuple[HttpRequest, tuple[str, Origin | None] | None, Any]:
+        """The first half of :meth:`_attempt`, awaited: hooks, origin check, auth, limiter, breaker.
+
+        Returns the request to send, its wire URL if the origin check worked it out (unless
+        the auth hook moved the request), and the breaker guarding the send.
+        """
         config = self.config
-        outgoing = self._run_request_hooks(request, context)
-        self._transport.check_destination(outgoing)
+        outgoing = self._run_request_hooks(request, context) if config.request_hooks else request
+        checked = self._wire.check_destination(outgoing)
+        url, params = outgoing.url, outgoing.params
         auth = config.auth_hook
         if auth is not None and auth.should_authenticate(outgoing):
-            outgoing = await _acall(auth, "abefore_request", "before_request", outgoing, context)
+            before = getattr(type(auth), "abefore_request", None)
+            if before is AuthHookInterface.abefore_request:
+                outgoing = auth.before_request(outgoing, context)  # the interface's default: the sync method, inline
+            elif before is not None:
+                outgoing = await auth.abefore_request(outgoing, context)
+            else:  # a duck-typed hook written for the sync path only: it may block, so off the loop
+                outgoing = await asyncio.to_thread(auth.before_request, outgoing, context)
         if config.rate_limiter is not None:
-            await _acall(config.rate_limiter, "aacquire", "acquire")
+            await acall(config.rate_limiter, "aacquire", "acquire")
         breaker = config.effective_circuit_breaker
-        if breaker is not None and not await _acall(breaker, "aallow_request", "allow_request"):
+        if breaker is not None and not await acall(breaker, "aallow_request", "allow_request"):
             raise self._breaker_open(breaker, outgoing)
-        try:
-            response = await self.async_transport.send(outgoing, context.started_at)
-        except (ConnectionException, TimeoutException) as exc:
-            if breaker is not None:
-                await _acall(breaker, "arecord_failure", "record_failure")
-            return outgoing, None, exc
-        except HttpClientException as exc:
-            if breaker is not None:
-                await _acall(breaker, "arecord_ignored", "record_ignored")
-            return outgoing, None, exc
-        except BaseException:
-            if breaker is not None:
-                breaker.record_ignored()  # frees a half-open probe slot, also when the task is cancelled
-            raise
-        if breaker is not None:
-            if response.status_code >= 500:
-                await _acall(breaker, "arecord_failure", "record_failure")
-            else:
-                await _acall(breaker, "arecord_success", "record_success")
-        return outgoing, response, None
+        return outgoing, checked if outgoing.url is url and outgoing.params is params else None, breaker
 
-    async def _ashould_refresh_auth(self, sent: HttpRequest, response: HttpResponse, context: RequestContext) -> bool:
-        if not self._wants_auth_refresh(sent, response, context):
-            return False
-        auth = cast("AuthHookInterface", self.config.auth_hook)
-        if getattr(auth, "arefresh_auth", None) is not None:
-            return bool(await auth.arefresh_auth(context))
-        return await asyncio.to_thread(refresh_auth, auth, context)
+    @staticmethod
+    async def _arecord_outcome(breaker: Any, response: HttpResponse | None, error: HttpClientException | None) -> None:
+        """The second half of :meth:`_attempt`: what the send tells the breaker about the partner's health."""
+        if isinstance(error, (ConnectionException, TimeoutException)) or (response is not None and response.status_code >= 500):
+            await acall(breaker, "arecord_failure", "record_failure")
+        elif error is not None:  # not a verdict on the partner's health (a bad URL or body, too many redirects)
+            await acall(breaker, "arecord_ignored", "record_ignored")
+        else:
+            await acall(breaker, "arecord_success", "record_success")
 
     async def arequest_many(
         self,
@@ -470,11 +488,3 @@ def request_results(results: Sequence[HttpResponse | Exception]) -> list[HttpRes
         if isinstance(result, Exception):
             raise result
     return list(results)  # type: ignore[arg-type]
-
-
-async def _acall(target: Any, async_name: str, sync_name: str, *args: Any) -> Any:
-    """``await target.<async_name>(*args)`` when it has one, else its sync method off the loop."""
-    method: Callable[..., Awaitable[Any]] | None = getattr(target, async_name, None)
-    if method is not None:
-        return await method(*args)
-    return await asyncio.to_thread(getattr(target, sync_name), *args)

@@ -55,12 +55,13 @@ not of the decorator.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import inspect
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -74,6 +75,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=type)
 
 Resolver = Callable[[str], HttpClient]
+AsyncResolver = Callable[[str], Awaitable[HttpClient]]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _INSTANCE_CLIENT = "_requestforge_client"
@@ -84,18 +86,23 @@ HEADERS = "headers"
 
 # -- the per-process registry hook ---------------------------------------------------------
 _resolver: Resolver | None = None
+_async_resolver: AsyncResolver | None = None
 
 
-def set_client_resolver(resolver: Resolver | None) -> Resolver | None:
+def set_client_resolver(resolver: Resolver | None, *, async_resolver: AsyncResolver | None = None) -> Resolver | None:
     """Install the function that turns a client name into an :class:`HttpClient`; return the previous one.
 
-    One slot per process: the Django app installs its registry when it starts, tests
-    install a fake and put the previous resolver back. ``None`` uninstalls.
+    One slot per process: the Django app installs its registry when it starts (with
+    ``aget_client`` as the ``async_resolver``), tests install a fake and put the previous
+    resolver back. ``None`` uninstalls. ``async def`` methods resolve through
+    ``async_resolver``; without one, ``resolver`` runs in a worker thread (it may read the
+    database), never on the event loop.
     """
-    global _resolver
-    if resolver is not None and not callable(resolver):
-        raise ConfigurationError(f"must be callable or None, got {resolver!r}", field="resolver")
-    previous, _resolver = _resolver, resolver
+    global _resolver, _async_resolver
+    for value, field in ((resolver, "resolver"), (async_resolver, "async_resolver")):
+        if value is not None and not callable(value):
+            raise ConfigurationError(f"must be callable or None, got {value!r}", field=field)
+    previous, _resolver, _async_resolver = _resolver, resolver, async_resolver
     return previous
 
 
@@ -240,7 +247,7 @@ def _stub_caller(func: Callable[..., Any], endpoint: Endpoint) -> Callable[..., 
         @functools.wraps(func)
         async def acall(self: Any, *args: Any, **kwargs: Any) -> Any:
             request = build(self, args, kwargs)
-            return endpoint.result(await client_of(self).arequest(request))
+            return endpoint.result(await (await aclient_of(self)).arequest(request))
 
         setattr(acall, _ENDPOINT, endpoint)
         return acall
@@ -255,6 +262,10 @@ def _stub_caller(func: Callable[..., Any], endpoint: Endpoint) -> Callable[..., 
 
 # -- bindings (class decorator) ----------------------------------------------------------------
 class _Binding:
+    async def aclient(self, owner: type) -> HttpClient:
+        """:meth:`client` for ``async def`` methods (bindings that do no I/O answer inline)."""
+        return self.client(owner)
+
     def client(self, owner: type) -> HttpClient:
         raise ConfigurationError(
             f"{owner.__qualname__} has no client: bind it with @http_client(name) or @http_client(base_url=...), "
@@ -268,6 +279,16 @@ class _ByName(_Binding):
     name: str
 
     def client(self, owner: type) -> HttpClient:
+        return self._resolver(owner)(self.name)
+
+    async def aclient(self, owner: type) -> HttpClient:
+        """The client from the async resolver, else from the sync one in a worker thread (it may read the database)."""
+        resolver = _async_resolver
+        if resolver is not None:
+            return await resolver(self.name)
+        return await asyncio.to_thread(self._resolver(owner), self.name)
+
+    def _resolver(self, owner: type) -> Resolver:
         resolver = _resolver
         if resolver is None:
             raise ConfigurationError(
@@ -276,7 +297,7 @@ class _ByName(_Binding):
                 "set_client_resolver(), or pass client= when creating the instance",
                 field="client",
             )
-        return resolver(self.name)
+        return resolver
 
 
 @dataclass(frozen=True)
@@ -429,13 +450,24 @@ def client_of(instance: Any) -> HttpClient:
     injected: HttpClient | None = getattr(instance, "__dict__", {}).get(_INSTANCE_CLIENT)
     if injected is not None:
         return injected
-    owner = type(instance)
+    return _binding_of(type(instance)).client(type(instance))
+
+
+async def aclient_of(instance: Any) -> HttpClient:
+    """:func:`client_of` for ``async def`` methods: a client resolved by name is looked up without blocking the loop."""
+    injected: HttpClient | None = getattr(instance, "__dict__", {}).get(_INSTANCE_CLIENT)
+    if injected is not None:
+        return injected
+    return await _binding_of(type(instance)).aclient(type(instance))
+
+
+def _binding_of(owner: type) -> _Binding:
     binding: _Binding | None = getattr(owner, _BINDING, None)
     if binding is None:
         raise ConfigurationError(
             f"{owner.__qualname__} is not decorated with @http_client; decorate it or pass client= to an instance", field="client"
         )
-    return binding.client(owner)
+    return binding
 
 
 def endpoints(cls: type) -> dict[str, Endpoint]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sized
+from typing import cast
 
 from .messages import HttpRequest, HttpResponse
 
@@ -25,7 +26,8 @@ async def send_in_order(
         raise ValueError("max_concurrency must be at least 1")
     total = len(requests) if isinstance(requests, Sized) else -1
     source = enumerate(requests)
-    results: dict[int, HttpResponse | Exception] = {}
+    # A list of known length is filled in place; an iterator's results are kept by index until the end.
+    results: list[HttpResponse | Exception | None] | dict[int, HttpResponse | Exception] = [None] * total if total >= 0 else {}
     failure: list[Exception] = []
     done = 0
 
@@ -53,4 +55,6 @@ async def send_in_order(
         raise
     if failure:
         raise failure[0]
-    return [results[index] for index in range(len(results))]
+    if isinstance(results, dict):
+        return [results[index] for index in range(len(results))]
+    return cast("list[HttpResponse | Exception]", results)

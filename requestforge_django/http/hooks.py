@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from .paths import should_send_credentials
 
@@ -113,3 +114,16 @@ async def arefresh_auth(hook: AuthHookInterface, context: RequestContext | None)
     if method is None:
         return await asyncio.to_thread(refresh_auth, hook, context)
     return bool(await method(context))
+
+
+async def acall(target: Any, async_name: str, sync_name: str, *args: Any) -> Any:
+    """``await target.<async_name>(*args)`` when it has one, else ``target.<sync_name>(*args)`` off the loop.
+
+    The one adapter between the async lifecycle and its collaborators (auth hooks, rate
+    limiters, circuit breakers): one written for the sync path only may block (a Redis
+    call, a token fetch), so its method runs in a worker thread, never on the event loop.
+    """
+    method: Callable[..., Awaitable[Any]] | None = getattr(target, async_name, None)
+    if method is not None:
+        return await method(*args)
+    return await asyncio.to_thread(getattr(target, sync_name), *args)

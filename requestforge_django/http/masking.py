@@ -45,6 +45,10 @@ SENSITIVE_HEADERS: frozenset[str] = frozenset(
     }
 )
 
+#: Form fields (lower case) that carry a signed credential without a secret-looking word in their name
+#: (RFC 7521: a JWT-bearer grant's ``assertion``, a client's ``client_assertion``).
+SENSITIVE_FIELDS: frozenset[str] = frozenset({"assertion", "client_assertion"})
+
 #: Substrings that mark a header, query parameter or body field as secret.
 SENSITIVE_MARKERS: tuple[str, ...] = ("token", "secret", "password", "passwd", "api_key", "apikey", "signature")
 
@@ -71,12 +75,12 @@ _NOT_SECRET_KEYS = frozenset({"idempotency-key", "idempotency_key"})
 def is_sensitive_name(name: str, extra: Iterable[str] = ()) -> bool:
     """Whether a header/field/parameter name denotes a secret.
 
-    Secret-looking: a name in :data:`SENSITIVE_HEADERS` or ``extra``, one containing a
+    Secret-looking: a name in :data:`SENSITIVE_HEADERS`, :data:`SENSITIVE_FIELDS` or ``extra``, one containing a
     :data:`SENSITIVE_MARKERS` substring, or one whose last word is ``key`` (``X-Partner-Key``,
     ``key``, ``client_key``; not ``X-Key-Id`` nor ``Idempotency-Key``).
     """
     lowered = name.lower()
-    if lowered in SENSITIVE_HEADERS or lowered in {e.lower() for e in extra}:
+    if lowered in SENSITIVE_HEADERS or lowered in SENSITIVE_FIELDS or lowered in {e.lower() for e in extra}:
         return True
     normalized = lowered.replace("-", "_")
     if any(marker in normalized for marker in SENSITIVE_MARKERS):

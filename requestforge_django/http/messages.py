@@ -7,8 +7,6 @@ can pass them around freely: a hook that wants a different request returns a new
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json as _json
 import shlex
 import time
@@ -17,11 +15,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from .exceptions import HttpStatusException, ResponseParseException
-from .masking import is_sensitive_name, mask_body, mask_headers, mask_mapping, mask_url, scrub, scrub_bytes
+from .masking import mask_body, mask_headers, mask_mapping, mask_url, scrub, scrub_bytes
 from .secrets import Secret, reveal_all
+from .sent_secrets import secret_values_of
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -59,6 +58,11 @@ def _frozen_headers(headers: Mapping[str, Any] | None) -> Mapping[str, str]:
     return MappingProxyType({str(k): _header_value(v) for k, v in headers.items()})
 
 
+def _secret_header_names(headers: Mapping[str, Any]) -> frozenset[str]:
+    """Lower-case names of the headers whose value is a :class:`Secret`."""
+    return frozenset(name.lower() for name, value in headers.items() if isinstance(value, Secret))
+
+
 def find_header(headers: Mapping[str, str], name: str) -> str | None:
     """Case-insensitive header lookup over a plain mapping."""
     value = headers.get(name)
@@ -90,10 +94,14 @@ class HttpRequest:
     def __post_init__(self) -> None:
         if not isinstance(self.method, HttpMethod):
             object.__setattr__(self, "method", HttpMethod(str(self.method).upper()))
-        if not isinstance(self.headers, MappingProxyType):
-            object.__setattr__(self, "headers", _frozen_headers(self.headers))
         if not isinstance(self.sensitive, frozenset):
             object.__setattr__(self, "sensitive", frozenset(name.lower() for name in self.sensitive))
+        if not isinstance(self.headers, MappingProxyType):
+            headers = _frozen_headers(self.headers)
+            object.__setattr__(self, "headers", headers)
+            secret_names = _secret_header_names(headers)
+            if secret_names:  # a Secret value is a credential whatever the header's name
+                object.__setattr__(self, "sensitive", self.sensitive | secret_names)
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (case-insensitive), or ``None``."""
@@ -107,11 +115,31 @@ class HttpRequest:
         """
         if not headers:
             return self
-        replaced = {name.lower() for name in headers}
-        merged = {k: v for k, v in self.headers.items() if k.lower() not in replaced}
-        merged.update((str(k), _header_value(v)) for k, v in headers.items())
-        marked = self.sensitive | replaced if sensitive else self.sensitive
-        return self._replace(headers=MappingProxyType(merged), sensitive=marked)
+        added = {str(name): _header_value(value) for name, value in headers.items()}
+        if self.headers:
+            replaced = {name.lower() for name in added}
+            merged = {k: v for k, v in self.headers.items() if k.lower() not in replaced}
+            merged.update(added)
+        else:  # the common case: an auth hook adding its header to a request without any
+            merged = added
+        if sensitive:
+            marked = self.sensitive.union(name.lower() for name in added)
+        else:
+            secret_names = _secret_header_names(added)
+            marked = self.sensitive | secret_names if secret_names else self.sensitive
+        return HttpRequest(self.method, self.url, MappingProxyType(merged), self.params, self.json_data, self.data, self.timeout, marked)
+
+    def with_credential_headers(self, headers: MappingProxyType[str, str], names: frozenset[str]) -> HttpRequest:
+        """:meth:`with_headers` ``(headers, sensitive=True)`` for an auth hook that prepared both once.
+
+        ``headers`` holds plain string values, already checked; ``names`` is their
+        lower-case names. On a request without headers of its own (the common call) the
+        copy then shares them instead of merging: this runs on every authenticated call.
+        """
+        if self.headers:
+            return self.with_headers(headers, sensitive=True)
+        sensitive = self.sensitive | names if self.sensitive else names
+        return HttpRequest(self.method, self.url, headers, self.params, self.json_data, self.data, self.timeout, sensitive)
 
     def with_params(self, params: Mapping[str, Any], *, sensitive: bool = False) -> HttpRequest:
         """A copy with query ``params`` added (replacing same-named ones); ``sensitive`` as in :meth:`with_headers`."""
@@ -223,17 +251,7 @@ class HttpRequest:
         ``Location`` header carrying the query): a value the library sent as a secret is
         masked wherever it comes back. Values shorter than 4 characters are left out.
         """
-        names = self.sensitive_names(extra)
-        found: set[str] = set()
-        for name, value in self.headers.items():
-            if isinstance(value, Secret) or is_sensitive_name(name, names):
-                _add_header_secret(found, str(name), value)
-        for pairs in (_url_pairs(self.url), list((self.params or {}).items())):
-            for name, value in pairs:
-                _collect(found, value, is_sensitive_name(str(name), names))
-        _collect_body(found, self.json_data, names)
-        _collect_body(found, self.data, names)
-        return frozenset(value for value in found if len(value) >= 4)
+        return secret_values_of(self.headers, self.url, self.params, (self.json_data, self.data), self.sensitive_names(extra))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
@@ -246,9 +264,6 @@ class HttpRequest:
         return f"HttpRequest(method={self.method.value!r}, url={url!r}, headers={headers!r})"
 
 
-_AUTH_SCHEMES = frozenset({"bearer", "basic", "token", "digest", "negotiate", "apikey"})
-
-
 def _curl_body(body: Any, masked: bool) -> str:
     if isinstance(body, Mapping):
         return urlencode(list(body.items()), doseq=True, safe="*" if masked else "")
@@ -259,71 +274,6 @@ def _curl_body(body: Any, masked: bool) -> str:
     if isinstance(body, (bytes, bytearray)):
         return bytes(body).decode("utf-8", "replace")
     return str(body)
-
-
-def _add_header_secret(found: set[str], name: str, value: Any) -> None:
-    text = value.reveal() if isinstance(value, Secret) else str(value)
-    found.add(text)
-    scheme, sep, credentials = text.partition(" ")
-    if sep and scheme.lower() in _AUTH_SCHEMES:
-        found.add(credentials)
-        if scheme.lower() == "basic":
-            try:
-                _user, _, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                return
-            found.add(password)
-
-
-def _url_pairs(url: str) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(urlsplit(url).query, keep_blank_values=True)
-    except ValueError:
-        return []
-
-
-def _collect(found: set[str], value: Any, sensitive: bool) -> None:
-    """Add the plain leaves of ``value`` when it sits under a sensitive name, and every Secret anywhere."""
-    if isinstance(value, Secret):
-        found.add(value.reveal())
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            _collect(found, item, sensitive)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _collect(found, item, sensitive)
-    elif sensitive and value is not None and not isinstance(value, bool):
-        found.add(str(value))
-
-
-def _collect_body(found: set[str], body: Any, names: frozenset[str]) -> None:
-    if body is None:
-        return
-    if isinstance(body, (bytes, bytearray)):
-        try:
-            body = bytes(body).decode("utf-8")
-        except UnicodeDecodeError:
-            return
-    if isinstance(body, str):
-        text = body.strip()
-        try:
-            body = _json.loads(text) if text[:1] in ("{", "[") else parse_qsl(text, keep_blank_values=True)
-        except ValueError:
-            return
-    if isinstance(body, Mapping):
-        for key, value in body.items():
-            if isinstance(value, (Mapping, list)) and not (isinstance(key, str) and is_sensitive_name(key, names)):
-                _collect_body(found, value, names)
-            else:
-                _collect(found, value, isinstance(key, str) and is_sensitive_name(key, names))
-    elif isinstance(body, (list, tuple)):
-        for item in body:
-            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
-                _collect(found, item[1], is_sensitive_name(item[0], names))
-            else:
-                _collect_body(found, item, names)
-    else:
-        _collect(found, body, False)
 
 
 @dataclass(frozen=True, slots=True)

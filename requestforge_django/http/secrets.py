@@ -14,7 +14,7 @@ client's credentials go only to its own origin and the origins it explicitly tru
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -106,6 +106,18 @@ class Origin:
     scheme: str
     host: str
     port: int
+    #: Computed once: an origin is looked up in a set on every call of a client with credentials.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.scheme, self.host, self.port)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt, not restored: a string's hash differs between processes, so _hash must be recomputed.
+        return (Origin, (self.scheme, self.host, self.port))
 
     @classmethod
     def of(cls, url: str) -> Origin | None:

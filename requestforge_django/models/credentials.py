@@ -16,7 +16,7 @@ class Credential(AdminEditable):
     """Secrets for one client (or several), named by ``AUTH["CREDENTIAL"]``; never shown back by the admin."""
 
     #: The encrypted fields, in form order.
-    SECRET_FIELDS: tuple[str, ...] = ("client_secret", "password", "api_key", "token")
+    SECRET_FIELDS: tuple[str, ...] = ("client_secret", "password", "api_key", "token", "private_key")
 
     name = models.CharField(max_length=100, unique=True, validators=[name_validator], help_text='The AUTH "CREDENTIAL" name.')
     client_id = models.CharField("client id", max_length=255, blank=True)
@@ -25,6 +25,17 @@ class Credential(AdminEditable):
     password = EncryptedTextField(blank=True)
     api_key = EncryptedTextField("API key", blank=True)
     token = EncryptedTextField("bearer token", blank=True)
+    private_key = EncryptedTextField(
+        "private key",
+        blank=True,
+        help_text="PEM private key (RSA or EC) that signs client assertions (private_key_jwt) and JWT-bearer grant assertions.",
+    )
+    key_id = models.CharField(
+        "key id",
+        max_length=255,
+        blank=True,
+        help_text='The "kid" sent with assertions signed with the private key, if the partner wants one.',
+    )
     scope = models.CharField(max_length=500, blank=True, help_text="Space-separated scopes.")
     extra_params = models.JSONField(
         "extra token parameters", default=dict, blank=True, help_text='Sent with token requests, e.g. {"audience": "erp"}.'
@@ -113,6 +124,8 @@ class Credential(AdminEditable):
             "PASSWORD": self.password,
             "KEY": self.api_key,
             "TOKEN": self.token,
+            "PRIVATE_KEY": self.private_key,
+            "KEY_ID": self.key_id,
             "SCOPE": self.scope,
             "EXTRA_PARAMS": dict(self.extra_params or {}),
         }

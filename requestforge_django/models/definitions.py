@@ -15,7 +15,7 @@ from django.db import models
 from ..http.messages import HttpMethod
 from ..setting.keys import ALL_AUTH_KEYS, AUTH_KEYS_BY_TYPE
 from ..setting.problems import Problem
-from ..setting.specs import AUTH_TYPES, BUILTIN_FETCHERS, CLIENT_AUTH_METHODS
+from ..setting.specs import ACCESS_TOKEN_TYPE, AUTH_TYPES, BUILTIN_FETCHERS, CLIENT_AUTH_METHODS, HMAC_ALGORITHMS, KEY_ALGORITHMS
 from ..setting.validate import validate_client, validate_pipeline
 from .base import AdminEditable, put
 from .credentials import Credential
@@ -45,15 +45,50 @@ class ClientDefinition(AdminEditable):
     hooks = models.JSONField(default=list, blank=True, help_text='Import paths of hook classes, e.g. ["myapp.hooks.AuditHook"].')
 
     auth_type = models.CharField("auth type", max_length=32, blank=True, choices=AUTH_TYPE_CHOICES)
-    token_url = models.CharField("token URL", max_length=2000, blank=True, help_text="client_credentials and password.")
+    token_url = models.CharField(
+        "token URL", max_length=2000, blank=True, help_text="client_credentials, password, jwt_bearer and token_exchange; or an issuer."
+    )
+    issuer = models.CharField(
+        max_length=2000,
+        blank=True,
+        help_text="Instead of a token URL: the issuer whose metadata (RFC 8414, then OpenID discovery) names the token endpoint.",
+    )
     client_auth_method = models.CharField(
         "client authentication method",
         max_length=32,
         blank=True,
         choices=[(m, m) for m in CLIENT_AUTH_METHODS],
         default=CLIENT_AUTH_METHODS[0],
-        help_text="client_credentials and password: how the client id and secret reach the token endpoint (form body, or HTTP Basic); "
+        help_text="How the client authenticates at the token endpoint: its secret in the form body or as HTTP Basic, or a client "
+        "assertion signed with the secret (client_secret_jwt) or the credential's private key (private_key_jwt); "
         "blank: client_secret_post.",
+    )
+    algorithm = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=[(a, a) for a in (*HMAC_ALGORITHMS, *KEY_ALGORITHMS)],
+        help_text="Of signed assertions; blank: HS256 for client_secret_jwt, RS256 for an RSA key, ES256/384/512 by curve.",
+    )
+    audience = models.JSONField(
+        default=list, blank=True, help_text='"audience" parameters of the token request, e.g. ["https://api.example.com"].'
+    )
+    resource = models.JSONField(
+        default=list, blank=True, help_text='"resource" parameters (RFC 8707): absolute URIs, e.g. ["https://api.example.com"].'
+    )
+    assertion = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='jwt_bearer: the ASSERTION dict without the key (the credential supplies it), e.g. {"ISSUER": "svc@example", '
+        '"SUBJECT": "svc@example", "LIFETIME": 300}; blank: the credential\'s client id is the issuer and subject.',
+    )
+    subject_token_from = models.CharField(
+        "subject token from",
+        max_length=100,
+        blank=True,
+        help_text="token_exchange: the client or pipeline whose token is exchanged.",
+    )
+    subject_token_type = models.CharField(
+        "subject token type", max_length=255, blank=True, help_text=f"token_exchange; blank: {ACCESS_TOKEN_TYPE}."
     )
     credential = models.ForeignKey(
         Credential,
@@ -77,7 +112,7 @@ class ClientDefinition(AdminEditable):
         return self.name
 
     def clean(self) -> None:
-        for name, empty in (("headers", dict), ("hooks", list), ("excluded_paths", list)):
+        for name, empty in (("headers", dict), ("hooks", list), ("excluded_paths", list), ("audience", list), ("resource", list)):
             if getattr(self, name) is None:
                 setattr(self, name, empty())
 
@@ -90,6 +125,7 @@ class ClientDefinition(AdminEditable):
         credential = self.credential if self.credential_id is not None else None
         candidates = {
             "TOKEN_URL": self.token_url,
+            "ISSUER": self.issuer,
             "CREDENTIAL": credential.name if credential is not None else "",
             "SCOPE": self.scope,
             "HEADER": self.api_key_header,
@@ -98,6 +134,12 @@ class ClientDefinition(AdminEditable):
             "EXCLUDED_PATHS": self.excluded_paths,
             # The default is left out, as a user would leave it out of settings.
             "CLIENT_AUTH_METHOD": "" if self.client_auth_method == CLIENT_AUTH_METHODS[0] else self.client_auth_method,
+            "ALGORITHM": self.algorithm,
+            "AUDIENCE": self.audience,
+            "RESOURCE": self.resource,
+            "ASSERTION": self.assertion,
+            "SUBJECT_TOKEN_FROM": self.subject_token_from,
+            "SUBJECT_TOKEN_TYPE": self.subject_token_type,
         }
         for key, value in candidates.items():
             if key in allowed:
@@ -113,7 +155,7 @@ class ClientDefinition(AdminEditable):
         if not self.uses_credential():
             return []
         auth = self.auth_setting() or {}
-        return credential_destinations(self.base_url, auth.get("TOKEN_URL"))
+        return credential_destinations(self.base_url, auth.get("TOKEN_URL"), issuer=auth.get("ISSUER"))
 
     def to_setting(self) -> dict[str, Any]:
         """Exactly the raw ``REQUESTFORGE["CLIENTS"][name]`` dict a user would write for this client."""

@@ -69,16 +69,22 @@ def _origin(url: Any) -> str | None:
     return None if origin is None else str(origin)
 
 
-def credential_destinations(base_url: Any, token_url: Any = None, trusted_origins: Iterable[Any] = ()) -> list[tuple[str, str]]:
+def credential_destinations(
+    base_url: Any, token_url: Any = None, trusted_origins: Iterable[Any] = (), *, issuer: Any = None
+) -> list[tuple[str, str]]:
     """``(key, origin)`` for every origin a client sends its credential's secrets or tokens to.
 
-    ``TOKEN_URL`` receives the secrets themselves (client secret, password); ``BASE_URL``
-    (and any origin the client trusts) receives the static secrets (API key, bearer
-    token, Basic) and the tokens obtained with the credential. A URL that is not an
-    absolute http(s) URL sends nothing and is left to the settings validation.
+    ``TOKEN_URL`` receives the secrets themselves (client secret, password, a client
+    assertion signed with the private key); with ``ISSUER`` instead, the token endpoint
+    its metadata names, which discovery accepts only on the issuer's own origin, so the
+    issuer's origin is where the secrets go. ``BASE_URL`` (and any origin the client
+    trusts) receives the static secrets (API key, bearer token, Basic) and the tokens
+    obtained with the credential. A URL that is not an absolute http(s) URL sends nothing
+    and is left to the settings validation.
     """
     pairs: list[tuple[str, str]] = []
-    for key, url in (("AUTH.TOKEN_URL", token_url), ("BASE_URL", base_url), *(("TRUSTED_ORIGINS", o) for o in trusted_origins)):
+    endpoints = (("AUTH.TOKEN_URL", token_url), ("AUTH.ISSUER", issuer))
+    for key, url in (*endpoints, ("BASE_URL", base_url), *(("TRUSTED_ORIGINS", o) for o in trusted_origins)):
         origin = _origin(url)
         if origin is not None and (key, origin) not in pairs:
             pairs.append((key, origin))

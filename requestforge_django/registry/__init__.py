@@ -49,7 +49,9 @@ from dataclasses import replace
 from typing import TypeVar
 
 from ..http.client import HttpClient
+from ..http.exceptions import ConfigurationError
 from ..setting.conf import requestforge_settings
+from ..setting.rules.subjects import subject_problem
 from ..setting.specs import ClientSpec, PipelineSpec
 from ..tokens.pipeline import TokenFetchPipeline
 from ..tokens.pipeline_manager import PipelineTokenManager
@@ -68,6 +70,7 @@ from .building import (
     token_request_timeout,
 )
 from .changes import EVERYTHING, UNREADABLE, Changes, follows, generation_key, publish_changes, read_changes, read_generation
+from .exchange import UnboundSubjectError, ensure_subject_bound
 from .loading import ClientEntry, Definitions, PipelineEntry, load_client, load_definitions, load_pipeline, resolve_credential
 from .state import State, TokenSource, close_clients
 
@@ -77,6 +80,7 @@ __all__ = [
     "GENERATION_CHECK_INTERVAL",
     "UNREADABLE",
     "Changes",
+    "UnboundSubjectError",
     "Definitions",
     "Registry",
     "TokenSource",
@@ -380,7 +384,47 @@ class Registry:
         if auth.type == "pipeline":
             assert auth.pipeline is not None
             return self._build_once(state, state.pipeline_managers, auth.pipeline, self._pipeline_manager)
-        return build_oauth_manager(spec, state.settings, state.storage, from_database=self._from_database(state, name))
+        from_database = self._from_database(state, name)
+        subject = None
+        if auth.type == "token_exchange" and auth.subject_token_from is not None:
+            subject = self._subject_source(state, name, auth.subject_token_from, from_database=from_database)
+        return build_oauth_manager(spec, state.settings, state.storage, from_database=from_database, subject_source=subject)
+
+    def _subject_source(self, state: State, name: str, subject: str, *, from_database: bool) -> TokenSource:
+        """The token source of ``SUBJECT_TOKEN_FROM`` (its own manager: cache and single flight), checked first.
+
+        Refused (``ConfigurationError``) when it names nothing that obtains tokens or the
+        exchanges form a cycle (E052/E053: a database definition may have changed since the
+        checks ran), and for a database client, when the exchange would send the subject
+        token to an origin its source does not already send it to (:func:`.exchange.ensure_subject_bound`).
+        """
+
+        def subject_of(other: str) -> str | None:
+            spec = self._client_spec(state, other)
+            auth = spec.auth if spec is not None else None
+            return auth.subject_token_from if auth is not None and auth.type == "token_exchange" else None
+
+        def kind_of(other: str) -> str | None:
+            spec = self._client_spec(state, other)
+            if spec is None:
+                return "token" if self._pipeline_spec(state, other) is not None else None
+            return "none" if spec.auth is None else ("token" if spec.auth.uses_tokens else spec.auth.type)
+
+        problem = subject_problem(name, subject, kind_of, subject_of)
+        if problem is not None:
+            check_id, detail, _ = problem
+            raise ConfigurationError(f'client "{name}": AUTH SUBJECT_TOKEN_FROM {detail} ({check_id})', field="AUTH.SUBJECT_TOKEN_FROM")
+        if from_database:
+            spec = self._client_spec(state, name)
+            assert spec is not None and spec.auth is not None  # the client being built
+            ensure_subject_bound(
+                name,
+                spec.auth,
+                lambda other: self._client_spec(state, other),
+                lambda other: self._pipeline_spec(state, other),
+                lambda other: self._from_database(state, other),
+            )
+        return self._build_once(state, state.managers, subject, self._build_manager)
 
     def _pipeline_manager(self, state: State, name: str) -> PipelineTokenManager:
         pipeline = self._build_once(state, state.pipelines, name, self._build_pipeline)

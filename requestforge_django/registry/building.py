@@ -22,14 +22,16 @@ from ..http.auth import ApiKeyAuthHook, BasicAuthHook, BearerTokenAuthHook
 from ..http.circuit_breaker import CircuitBreaker
 from ..http.client import HttpClient
 from ..http.config import HttpClientConfigBuilder
+from ..http.exceptions import ConfigurationError
 from ..http.hooks import AuthHookInterface
 from ..http.retry import ExponentialBackoffRetryStrategy, NoRetryStrategy, RetryStrategyInterface, SimpleRetryStrategy
 from ..setting.conf import import_from_string
-from ..setting.specs import AuthSpec, ClientSpec, PipelineSpec, SettingsSpec, StepSpec, thaw
+from ..setting.specs import JWT_CLIENT_AUTH_METHODS, AssertionSpec, AuthSpec, ClientSpec, PipelineSpec, SettingsSpec, StepSpec, thaw
 from ..shared.status_records import SignalTokenObserver
 from ..shared.token_storage import DjangoCacheTokenStorage
 from ..tokens.fetchers import BodyTokenFetcher, HeaderTokenFetcher
-from ..tokens.interfaces import TokenFetcherInterface, TokenProviderInterface
+from ..tokens.interfaces import TokenFetcherInterface, TokenProviderInterface, TokenSource
+from ..tokens.jwt_bearer import GrantAssertion, JwtBearerTokenProvider
 from ..tokens.manager import TokenManager
 from ..tokens.pipeline import TokenFetchPipeline
 from ..tokens.providers import (
@@ -40,6 +42,7 @@ from ..tokens.providers import (
     fetch_deadline,
 )
 from ..tokens.storage import TokenStorageInterface
+from ..tokens.token_exchange import TokenExchangeTokenProvider
 from .loading import resolve_credential
 
 if TYPE_CHECKING:
@@ -198,26 +201,73 @@ def token_request_timeout(auth: AuthSpec, client_timeout: float | tuple[float, f
 
 
 def build_oauth_provider(
-    name: str, auth: AuthSpec, settings: SettingsSpec, verify_ssl: bool | str, *, client_timeout: float | tuple[float, float] | None = None
+    name: str,
+    auth: AuthSpec,
+    settings: SettingsSpec,
+    verify_ssl: bool | str,
+    *,
+    client_timeout: float | tuple[float, float] | None = None,
+    subject_source: TokenSource | None = None,
 ) -> OAuth2TokenProvider:
-    """The provider of an OAuth client; ``client_timeout`` is the client's ``TIMEOUT`` (see :func:`token_request_timeout`)."""
-    assert auth.token_url is not None  # validation requires it
+    """The provider of an OAuth client (its credential resolved); ``client_timeout`` is the client's ``TIMEOUT``.
+
+    ``subject_source``: for ``token_exchange``, the token source of ``SUBJECT_TOKEN_FROM``
+    (the registry's manager of that client or pipeline: its own cache and single flight).
+    Only the key material the ``CLIENT_AUTH_METHOD`` uses is handed over (a credential
+    may hold a private key for a JWT-bearer assertion and a secret for the form body).
+    """
     timeout = token_request_timeout(auth, client_timeout)
+    method = auth.client_auth_method
     common: dict[str, Any] = {
-        "scope": auth.scope,
+        "issuer": auth.issuer,
+        "audience": auth.audience or None,
+        "resource": auth.resource or None,
         "extra_params": dict(auth.extra_params) or None,
         "service_name": name,
-        "auth_method": auth.client_auth_method,
+        "auth_method": method,
         "default_lifetime": settings.token_default_lifetime,
         "verify_ssl": verify_ssl,
         "timeout": timeout,
         **token_limits(timeout, settings),
     }
+    if method in JWT_CLIENT_AUTH_METHODS:
+        common.update(key_id=auth.key_id, algorithm=auth.algorithm)
+    if method == "private_key_jwt":
+        common["private_key"] = auth.private_key
+    secret = None if method == "private_key_jwt" else auth.client_secret
+    token_url, scope = auth.token_url, auth.scope
     if auth.type == "password":
         return PasswordGrantTokenProvider(
-            auth.token_url, auth.username or "", auth.password or "", client_id=auth.client_id, client_secret=auth.client_secret, **common
+            token_url, auth.username or "", auth.password or "", client_id=auth.client_id, client_secret=secret, scope=scope, **common
         )
-    return ClientCredentialsTokenProvider(auth.token_url, auth.client_id or "", auth.client_secret or "", **common)
+    if auth.type == "jwt_bearer":
+        assertion = auth.assertion or AssertionSpec()
+        grant = GrantAssertion(
+            assertion.issuer,
+            assertion.private_key,  # type: ignore[arg-type]  # None is refused by GrantAssertion as a ConfigurationError
+            subject=assertion.subject,
+            audience=assertion.audience,
+            key_id=assertion.key_id,
+            algorithm=assertion.algorithm,
+            lifetime=assertion.lifetime,
+            claims=thaw(assertion.claims) or None,
+        )
+        return JwtBearerTokenProvider(token_url, assertion=grant, client_id=auth.client_id, client_secret=secret, scope=scope, **common)
+    if auth.type == "token_exchange":
+        if subject_source is None:
+            raise ConfigurationError(f'client "{name}": token exchange needs the token source of SUBJECT_TOKEN_FROM', field="AUTH")
+        return TokenExchangeTokenProvider(
+            token_url,
+            subject_token_source=subject_source,
+            subject_service_name=auth.subject_token_from,
+            subject_token_type=auth.subject_token_type,
+            requested_token_type=auth.requested_token_type,
+            client_id=auth.client_id,
+            client_secret=secret,
+            scope=scope,
+            **common,
+        )
+    return ClientCredentialsTokenProvider(token_url, auth.client_id or "", secret, scope=scope, **common)
 
 
 def build_client(spec: ClientSpec, settings: SettingsSpec, auth_hook: AuthHookInterface | None) -> HttpClient:
@@ -283,11 +333,19 @@ def build_pipeline(name: str, spec: PipelineSpec, settings: SettingsSpec, storag
     )
 
 
-def build_oauth_manager(spec: ClientSpec, settings: SettingsSpec, storage: DjangoCacheTokenStorage, *, from_database: bool) -> TokenManager:
-    """The :class:`TokenManager` of an OAuth client (``client_credentials`` or ``password``).
+def build_oauth_manager(
+    spec: ClientSpec,
+    settings: SettingsSpec,
+    storage: DjangoCacheTokenStorage,
+    *,
+    from_database: bool,
+    subject_source: TokenSource | None = None,
+) -> TokenManager:
+    """The :class:`TokenManager` of an OAuth client (``client_credentials``, ``password``, ``jwt_bearer``, ``token_exchange``).
 
     ``from_database``: the client is a database definition, so its credential must be
     bound to the origins it reaches (see :func:`~.loading.resolve_credential`).
+    ``subject_source``: see :func:`build_oauth_provider`.
     """
     name, auth, verify = spec.name, spec.auth, spec.verify_ssl
     assert auth is not None
@@ -296,7 +354,7 @@ def build_oauth_manager(spec: ClientSpec, settings: SettingsSpec, storage: Djang
 
     def build() -> OAuth2TokenProvider:
         resolved = resolve_credential(auth, name, database_client=database_client)
-        return build_oauth_provider(name, resolved, settings, verify, client_timeout=spec.timeout)
+        return build_oauth_provider(name, resolved, settings, verify, client_timeout=spec.timeout, subject_source=subject_source)
 
     provider: TokenProviderInterface
     token_storage: TokenStorageInterface = storage

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..http.exceptions import ConfigurationError
-from ..setting.specs import AuthSpec, ClientSpec, PipelineSpec, SettingsSpec
+from ..setting.specs import AUTH_TYPES, OAUTH_AUTH_TYPES, AssertionSpec, AuthSpec, ClientSpec, PipelineSpec, SettingsSpec
 
 logger = logging.getLogger("requestforge_django")
 
@@ -32,8 +32,8 @@ __all__ = [
     "resolve_credential",
 ]
 
-#: The auth types whose clients obtain tokens themselves.
-OAUTH_TYPES = ("client_credentials", "password")
+#: The auth types whose clients obtain tokens themselves (from a token endpoint).
+OAUTH_TYPES: tuple[str, ...] = tuple(t for t in AUTH_TYPES if t in OAUTH_AUTH_TYPES)
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Definitions:
     generation: str | None = None
 
     def token_names(self) -> list[str]:
-        """Clients whose auth obtains tokens (client_credentials, password), then pipelines."""
+        """Clients whose auth obtains tokens from a token endpoint (the OAuth TYPEs), then pipelines."""
         oauth = [n for n, c in self.clients.items() if c.auth is not None and c.auth.type in OAUTH_TYPES]
         return [*oauth, *self.pipelines]
 
@@ -56,8 +56,9 @@ class Definitions:
 class ClientEntry:
     """One client name as this process resolved it: its spec (``None``: not defined) and what it depends on.
 
-    ``pipeline`` and ``credential`` are the names its ``AUTH`` refers to, kept even when the
-    definition could not be parsed (a pipeline created later makes it valid).
+    ``pipeline``, ``credential`` and ``subject`` (``SUBJECT_TOKEN_FROM``) are the names its
+    ``AUTH`` refers to, kept even when the definition could not be parsed (a pipeline
+    created later makes it valid).
     """
 
     spec: ClientSpec | None
@@ -65,11 +66,14 @@ class ClientEntry:
     pipeline: str | None = None
     credential: str | None = None
     cacheable: bool = True  # False when the database could not be read: ask again next time
+    subject: str | None = None
 
     @classmethod
     def of(cls, spec: ClientSpec | None, source: str | None) -> ClientEntry:
         auth = spec.auth if spec is not None else None
-        return cls(spec, source, auth.pipeline if auth is not None else None, auth.credential if auth is not None else None)
+        if auth is None:
+            return cls(spec, source)
+        return cls(spec, source, auth.pipeline, auth.credential, subject=auth.subject_token_from)
 
 
 @dataclass(frozen=True)
@@ -94,9 +98,10 @@ def load_client(spec: SettingsSpec, name: str, pipeline: Callable[[str], Pipelin
     if raw is None:
         return ClientEntry(None)
     auth = raw.get("AUTH") if isinstance(raw.get("AUTH"), Mapping) else {}
-    wanted, credential = auth.get("PIPELINE"), auth.get("CREDENTIAL")
+    wanted, credential, subject = auth.get("PIPELINE"), auth.get("CREDENTIAL"), auth.get("SUBJECT_TOKEN_FROM")
     wanted = wanted if isinstance(wanted, str) else None
     credential = credential if isinstance(credential, str) else None
+    subject = subject if isinstance(subject, str) else None
     known = [wanted] if wanted is not None and pipeline(wanted) is not None else []
     from ..setting.validate import parse_client
 
@@ -104,8 +109,8 @@ def load_client(spec: SettingsSpec, name: str, pipeline: Callable[[str], Pipelin
         parsed = parse_client(name, raw, pipelines=known, default_timeout=spec.default_timeout)
     except Exception as exc:
         logger.error("Ignoring database client %r: %s", name, exc)
-        return ClientEntry(None, None, wanted, credential)
-    return ClientEntry(parsed, "database", wanted, credential)
+        return ClientEntry(None, None, wanted, credential, subject=subject)
+    return ClientEntry(parsed, "database", wanted, credential, subject=subject)
 
 
 def load_pipeline(spec: SettingsSpec, name: str) -> PipelineEntry:
@@ -249,7 +254,8 @@ def resolve_credential(auth: AuthSpec, owner: str, *, database_client: ClientSpe
         )
     if database_client is not None:
         trusted = getattr(database_client, "trusted_origins", ()) or ()
-        models.ensure_bound(owner, credential, models.credential_destinations(database_client.base_url, auth.token_url, trusted))
+        destinations = models.credential_destinations(database_client.base_url, auth.token_url, trusted, issuer=auth.issuer)
+        models.ensure_bound(owner, credential, destinations)
     values = credential.auth_values()
     changes: dict[str, Any] = {
         "client_id": values.get("CLIENT_ID") or auth.client_id,
@@ -258,7 +264,12 @@ def resolve_credential(auth: AuthSpec, owner: str, *, database_client: ClientSpe
         "password": values.get("PASSWORD"),
         "key": values.get("KEY"),
         "token": values.get("TOKEN"),
+        "private_key": values.get("PRIVATE_KEY"),
+        "key_id": values.get("KEY_ID"),
         "scope": auth.scope or values.get("SCOPE"),
         "extra_params": MappingProxyType({**values.get("EXTRA_PARAMS", {}), **auth.extra_params}),
     }
+    if auth.type == "jwt_bearer":  # the credential's key signs the grant assertion (settings may not hold one beside it: E005)
+        assertion = auth.assertion or AssertionSpec()
+        changes["assertion"] = replace(assertion, private_key=values.get("PRIVATE_KEY"), key_id=values.get("KEY_ID"))
     return replace(auth, **changes)

@@ -36,9 +36,11 @@ class State:
         # Kept apart from ``managers`` because a client may share its pipeline's name
         # ("partner" authenticated by pipeline "partner"): one name, two objects.
         self.pipeline_managers: dict[str, PipelineTokenManager] = {}
-        # Which clients to forget when a pipeline or credential changes.
+        # Which clients to forget when a pipeline or credential changes, or the client or
+        # pipeline a token_exchange client takes its subject token from (it holds that token source).
         self.pipeline_users: dict[str, set[str]] = {}
         self.credential_users: dict[str, set[str]] = {}
+        self.subject_users: dict[str, set[str]] = {}
 
     def remember_client(self, name: str, entry: ClientEntry) -> None:
         if entry.cacheable:
@@ -47,6 +49,8 @@ class State:
             self.pipeline_users.setdefault(entry.pipeline, set()).add(name)
         if entry.credential:
             self.credential_users.setdefault(entry.credential, set()).add(name)
+        if entry.subject:
+            self.subject_users.setdefault(entry.subject, set()).add(name)
 
     def forget(self, changes: Changes) -> list[HttpClient]:
         """Drop what ``changes`` names and what depends on it; the clients dropped (to close)."""
@@ -57,8 +61,14 @@ class State:
             clients |= self.credential_users.pop(credential, set())
         for pipeline in changes.pipelines:
             clients |= self.pipeline_users.pop(pipeline, set())
+            clients |= self.subject_users.pop(pipeline, set())
             for store in (self.pipeline_entries, self.pipelines, self.pipeline_managers, self.managers):
                 store.pop(pipeline, None)
+        pending = list(clients)
+        while pending:  # a token_exchange client holds the token source of its subject: forget it along
+            users = self.subject_users.pop(pending.pop(), set()) - clients
+            clients |= users
+            pending.extend(users)
         dropped = []
         for name in clients:
             self.client_entries.pop(name, None)

@@ -65,6 +65,12 @@ E_MIN_LIFETIME = "requestforge.E045"
 E_FETCH_DEADLINE = "requestforge.E046"
 E_TOKEN_TYPE = "requestforge.E047"
 E_CREDENTIAL_ORIGIN = "requestforge.E043"  # reported by checks_encryption and the admin forms (database definitions)
+E_PRIVATE_KEY = "requestforge.E050"
+E_KEY_ALGORITHM = "requestforge.E051"
+E_SUBJECT_TOKEN = "requestforge.E052"
+E_SUBJECT_CYCLE = "requestforge.E053"
+E_RESOURCE = "requestforge.E054"
+E_JWT_EXTRA = "requestforge.E055"
 W_LOCAL_CACHE = "requestforge.W001"
 W_REFRESH_AHEAD = "requestforge.W002"
 W_IGNORED = "requestforge.W003"
@@ -73,6 +79,7 @@ W_PLAIN_HTTP = "requestforge.W005"
 W_WARM_INTERVAL = "requestforge.W006"
 W_DEBUG_FILTER = "requestforge.W007"
 W_CREDENTIAL_MISSING = "requestforge.W008"  # reported by checks_encryption (needs the database)
+W_SHORT_SECRET = "requestforge.W009"
 
 #: Every check id, in documentation order.
 CHECKS: Mapping[str, CheckInfo] = MappingProxyType(
@@ -110,6 +117,12 @@ CHECKS: Mapping[str, CheckInfo] = MappingProxyType(
             _info(E_FETCH_DEADLINE, "LOCK_TIMEOUT leaves no time for a token fetch to finish inside the lease"),
             _info(E_TOKEN_TYPE, "a step's TOKEN_TYPE is not one word of visible ASCII"),
             _info(E_CREDENTIAL_ORIGIN, "a database client would send its credential to an origin the credential is not bound to"),
+            _info(E_PRIVATE_KEY, "a PRIVATE_KEY is not a PEM private key that can be read (the value is never shown)"),
+            _info(E_KEY_ALGORITHM, "a private key does not fit its ALGORITHM (an RSA key with ES256, a P-256 key with ES384, ...)"),
+            _info(E_SUBJECT_TOKEN, "SUBJECT_TOKEN_FROM names no token-backed client or pipeline"),
+            _info(E_SUBJECT_CYCLE, "token_exchange clients take their subject tokens from each other in a cycle"),
+            _info(E_RESOURCE, "a RESOURCE is not an absolute URI, or has a fragment (RFC 8707)"),
+            _info(E_JWT_EXTRA, "a signed-JWT method or a private key is configured but the JOSE extra is not installed"),
             _info(W_LOCAL_CACHE, "the token cache is per-process (LocMemCache) or stores nothing (DummyCache)"),
             _info(W_REFRESH_AHEAD, "REFRESH_AHEAD is not shorter than a token lifetime"),
             _info(W_IGNORED, "a key has no effect in its context"),
@@ -118,6 +131,7 @@ CHECKS: Mapping[str, CheckInfo] = MappingProxyType(
             _info(W_WARM_INTERVAL, "WARM_INTERVAL is too long for the refresh-ahead window"),
             _info(W_DEBUG_FILTER, "DEBUG is on and Django's default error-page filter would show REQUESTFORGE secrets"),
             _info(W_CREDENTIAL_MISSING, "a client's AUTH CREDENTIAL names no active credential in the database"),
+            _info(W_SHORT_SECRET, "a client_secret_jwt CLIENT_SECRET is shorter than its HMAC needs (32 bytes for HS256)"),
         )
     }
 )

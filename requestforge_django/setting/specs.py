@@ -33,14 +33,13 @@ cannot be told from a harmless field by its name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, Field, dataclass, field, fields
-from types import MappingProxyType
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..http.circuit_breaker import DEFAULT_FAILURE_THRESHOLD, DEFAULT_RECOVERY_TIMEOUT
 from ..http.config import DEFAULT_MAX_REDIRECTS, DEFAULT_POOL_CONNECTIONS, DEFAULT_POOL_MAXSIZE, DEFAULT_TIMEOUT
-from ..http.masking import mask_all, mask_headers, mask_mapping, mask_url
+from ..http.masking import mask_headers, mask_mapping, mask_url
 from ..http.retry import (
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_RETRIES,
@@ -49,16 +48,36 @@ from ..http.retry import (
     default_max_delay,
 )
 from ..http.secrets import Secret, secret_or_none
+from ..tokens.signing import HMAC_ALGORITHMS, KEY_ALGORITHMS, MAX_ASSERTION_LIFETIME
+from .spec_tools import (
+    NOT_A_KEY,
+    default_of,
+    empty,
+    freeze,
+    mask_every_value,
+    mask_step_data,
+    mask_url_values,
+    masked_repr,
+    setting_key,
+    setting_keys,
+    thaw,
+)
 
 __all__ = [
+    "ACCESS_TOKEN_TYPE",
+    "ASSERTION_MAX_LIFETIME",
     "AUTH_TYPES",
     "BUILTIN_FETCHERS",
     "CLIENT_AUTH_METHODS",
     "FROM_BASE_DELAY",
+    "HMAC_ALGORITHMS",
+    "JWT_CLIENT_AUTH_METHODS",
+    "KEY_ALGORITHMS",
     "NOT_A_KEY",
     "OAUTH_AUTH_TYPES",
     "RETRY_STRATEGIES",
     "TOKEN_AUTH_TYPES",
+    "AssertionSpec",
     "AuthSpec",
     "BreakerSpec",
     "ClientSpec",
@@ -74,96 +93,34 @@ __all__ = [
     "thaw",
 ]
 
-#: AUTH TYPEs; the first three obtain tokens from an endpoint and so need the token cache.
-AUTH_TYPES: tuple[str, ...] = ("client_credentials", "password", "pipeline", "bearer", "api_key", "basic")
-#: The OAuth 2.0 TYPEs: a TOKEN_URL, a client id and secret, a CLIENT_AUTH_METHOD and a TOKEN_TIMEOUT.
-OAUTH_AUTH_TYPES: frozenset[str] = frozenset(AUTH_TYPES[:2])
-TOKEN_AUTH_TYPES: frozenset[str] = frozenset(AUTH_TYPES[:3])
-#: AUTH CLIENT_AUTH_METHODs (how client_credentials / password send the client id and secret); the first is the default.
-CLIENT_AUTH_METHODS: tuple[str, ...] = ("client_secret_post", "client_secret_basic")
+#: AUTH TYPEs; the first five obtain tokens from an endpoint and so need the token cache.
+AUTH_TYPES: tuple[str, ...] = (
+    "client_credentials",
+    "password",
+    "jwt_bearer",
+    "token_exchange",
+    "pipeline",
+    "bearer",
+    "api_key",
+    "basic",
+)
+#: The OAuth 2.0 TYPEs: a token endpoint (TOKEN_URL or ISSUER), client authentication (CLIENT_AUTH_METHOD), a TOKEN_TIMEOUT.
+OAUTH_AUTH_TYPES: frozenset[str] = frozenset(AUTH_TYPES[:4])
+TOKEN_AUTH_TYPES: frozenset[str] = frozenset(AUTH_TYPES[:5])
+#: AUTH CLIENT_AUTH_METHODs (how an OAuth TYPE authenticates the client at the token endpoint); the first is the default.
+CLIENT_AUTH_METHODS: tuple[str, ...] = ("client_secret_post", "client_secret_basic", "client_secret_jwt", "private_key_jwt")
+#: The methods that send a signed client assertion (RFC 7523 section 2.2) instead of the secret itself.
+JWT_CLIENT_AUTH_METHODS: frozenset[str] = frozenset(CLIENT_AUTH_METHODS[2:])
+#: ``SUBJECT_TOKEN_TYPE`` of ``token_exchange`` by default (RFC 8693 section 3).
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+#: Longest ``exp - iat`` of a JWT the library signs, and the default ``LIFETIME`` of an ASSERTION.
+ASSERTION_MAX_LIFETIME: int = MAX_ASSERTION_LIFETIME
 
 #: RETRY STRATEGYs, mapped by the registry onto the ``http.retry`` strategies.
 RETRY_STRATEGIES: tuple[str, ...] = ("none", "simple", "exponential")
 
 #: FETCHER values with a built-in implementation; anything else must be a dotted import path.
 BUILTIN_FETCHERS: tuple[str, ...] = ("header", "body")
-
-
-#: ``field(metadata=NOT_A_KEY)``: a field that is not a key of the setting (a client's name is its key in CLIENTS).
-NOT_A_KEY: Mapping[str, Any] = MappingProxyType({"setting_key": None})
-
-
-def setting_key(item: Field[Any]) -> str | None:
-    """The setting key a spec field reads (its name in capitals), or ``None`` for a field marked :data:`NOT_A_KEY`."""
-    key: str | None = item.metadata.get("setting_key", item.name.upper())
-    return key
-
-
-def setting_keys(spec: type) -> tuple[str, ...]:
-    """The setting keys of a spec class, in field order: the key list of its section."""
-    return tuple(key for item in fields(spec) if (key := setting_key(item)) is not None)
-
-
-def default_of(spec: type, name: str) -> Any:
-    """The default of field ``name`` of a spec class (a factory's value for mutable ones); ``KeyError`` if it has none."""
-    for item in fields(spec):
-        if item.name != name:
-            continue
-        if item.default is not MISSING:
-            return item.default
-        if item.default_factory is not MISSING:
-            return item.default_factory()
-        break
-    raise KeyError(f"{spec.__name__}.{name} has no default")
-
-
-def _empty() -> Mapping[str, Any]:
-    return MappingProxyType({})
-
-
-def freeze(value: Any) -> Any:
-    """Deep read-only copy: dicts become ``MappingProxyType``, lists and tuples become tuples."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({k: freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
-    return value
-
-
-def thaw(value: Any) -> Any:
-    """Inverse of :func:`freeze`: plain dicts and lists, e.g. for a JSON body or ``requests``."""
-    if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [thaw(v) for v in value]
-    return value
-
-
-def _masked_repr(spec: Any, maskers: Mapping[str, Callable[[Any], Any]]) -> str:
-    """The dataclass ``repr`` of ``spec``, with the values of ``maskers``' fields passed through their masker."""
-    parts = []
-    for item in fields(spec):
-        if not item.repr:
-            continue
-        value = getattr(spec, item.name)
-        if item.name in maskers and value is not None:
-            value = maskers[item.name](value)
-        parts.append(f"{item.name}={value!r}")
-    return f"{type(spec).__name__}({', '.join(parts)})"
-
-
-def _mask_url_values(urls: Mapping[str, str]) -> dict[str, str]:
-    return {scheme: mask_url(url, all_params=True) for scheme, url in urls.items()}
-
-
-def _mask_every_value(value: Any) -> Any:
-    """Keys and shape kept, every leaf masked: a step's fields cannot be told secret or not by name."""
-    return mask_all(thaw(value))
-
-
-def _mask_step_data(data: Any) -> Any:
-    """A step's DATA: a form dict (every value masked) or an encoded form string (masked whole)."""
-    return "****" if isinstance(data, (str, bytes)) else mask_all(thaw(data))
 
 
 #: ``RetrySpec.max_delay`` meaning "not given": replaced by ``http.retry.default_max_delay(base_delay)`` on creation.
@@ -228,12 +185,42 @@ class RateLimitSpec:
 
 
 @dataclass(frozen=True)
+class AssertionSpec:
+    """``AUTH["ASSERTION"]`` of a ``jwt_bearer`` client: the JWT that is the grant (RFC 7523 section 2.1).
+
+    ``issuer`` and ``subject`` are its ``iss`` and ``sub`` (``SUBJECT`` defaults to
+    ``ISSUER``, ``ISSUER`` to the client id); ``audience`` its ``aud``, ``None`` meaning
+    the token endpoint URL (the discovered one with ``ISSUER``). ``private_key`` signs
+    it (PEM; from the ``CREDENTIAL`` row when the client names one), with
+    ``algorithm`` (``None``: by key type) and ``key_id`` as the JWS ``kid``. ``claims``
+    are added to the registered ones, which they may not replace.
+    """
+
+    issuer: str | None = None
+    subject: str | None = None
+    audience: str | None = None
+    private_key: Secret | None = None
+    key_id: str | None = None
+    algorithm: str | None = None
+    lifetime: int = ASSERTION_MAX_LIFETIME
+    claims: Mapping[str, Any] = field(default_factory=empty)
+
+    def __post_init__(self) -> None:
+        if self.private_key is not None and not isinstance(self.private_key, Secret):
+            object.__setattr__(self, "private_key", secret_or_none(self.private_key))
+
+    def __repr__(self) -> str:
+        return masked_repr(self, {"claims": mask_every_value})
+
+
+@dataclass(frozen=True)
 class AuthSpec:
     """``AUTH``: how a client authenticates; only the fields of its ``type`` are set.
 
     ``credential`` names an admin-edited ``Credential`` row whose secrets replace the
     secret fields here (which are then ``None``). ``header`` is the api_key header
-    (``"X-API-Key"`` unless ``query_param`` is set instead).
+    (``"X-API-Key"`` unless ``query_param`` is set instead). An OAuth TYPE has a
+    ``token_url`` or an ``issuer`` whose metadata names the token endpoint, never both.
     """
 
     type: str
@@ -249,19 +236,39 @@ class AuthSpec:
     query_param: str | None = None
     credential: str | None = None
     pipeline: str | None = None
-    extra_params: Mapping[str, str] = field(default_factory=_empty)
+    extra_params: Mapping[str, str] = field(default_factory=empty)
     excluded_paths: tuple[str, ...] = ()
-    #: ``CLIENT_AUTH_METHOD`` (client_credentials, password): client id and secret in the form body or as HTTP Basic.
+    #: ``CLIENT_AUTH_METHOD`` (OAuth TYPEs): the secret in the form body, HTTP Basic, or a signed client assertion.
     client_auth_method: str = CLIENT_AUTH_METHODS[0]
     #: ``REJECTED_STATUSES`` (token auth types): statuses meaning "token rejected" (besides a Bearer ``invalid_token`` challenge).
     rejected_statuses: frozenset[int] = frozenset({401})
-    #: ``TOKEN_TIMEOUT`` (client_credentials, password): seconds for a token request; ``None``: the client's ``TIMEOUT``.
+    #: ``TOKEN_TIMEOUT`` (OAuth TYPEs): seconds for a token request; ``None``: the client's ``TIMEOUT``.
     token_timeout: float | None = None
+    #: ``ISSUER`` (OAuth TYPEs, instead of TOKEN_URL): RFC 8414 / OpenID metadata names the token endpoint.
+    issuer: str | None = None
+    #: ``PRIVATE_KEY`` (``private_key_jwt``): the PEM private key that signs client assertions.
+    private_key: Secret | None = None
+    #: ``KEY_ID``: the JWS ``kid`` of client assertions.
+    key_id: str | None = None
+    #: ``ALGORITHM`` of client assertions; ``None``: HS256 for client_secret_jwt, else by key type.
+    algorithm: str | None = None
+    #: ``AUDIENCE`` (OAuth TYPEs): ``audience`` parameters of the token request (RFC 8693).
+    audience: tuple[str, ...] = ()
+    #: ``RESOURCE`` (OAuth TYPEs): ``resource`` parameters of the token request (RFC 8707), absolute URIs.
+    resource: tuple[str, ...] = ()
+    #: ``ASSERTION`` (``jwt_bearer``): the grant's JWT.
+    assertion: AssertionSpec | None = None
+    #: ``SUBJECT_TOKEN_FROM`` (``token_exchange``): the client or pipeline whose token is exchanged.
+    subject_token_from: str | None = None
+    #: ``SUBJECT_TOKEN_TYPE`` (``token_exchange``): the subject token's type URI.
+    subject_token_type: str = ACCESS_TOKEN_TYPE
+    #: ``REQUESTED_TOKEN_TYPE`` (``token_exchange``): sent only when set; access tokens only (they authenticate API calls).
+    requested_token_type: str | None = None
 
     #: ``HEADER`` of an ``api_key`` auth that sets neither HEADER nor QUERY_PARAM.
     API_KEY_DEFAULT_HEADER = "X-API-Key"
     #: The fields holding secrets: always :class:`Secret` (or ``None``).
-    SECRET_FIELDS = ("client_secret", "password", "token", "key")
+    SECRET_FIELDS = ("client_secret", "password", "token", "key", "private_key")
 
     def __post_init__(self) -> None:
         for name in self.SECRET_FIELDS:
@@ -274,8 +281,13 @@ class AuthSpec:
         """Whether this auth obtains tokens from an endpoint (and so needs the token cache)."""
         return self.type in TOKEN_AUTH_TYPES
 
+    @property
+    def is_oauth(self) -> bool:
+        """Whether this auth fetches tokens itself from an OAuth token endpoint (TOKEN_URL or ISSUER)."""
+        return self.type in OAUTH_AUTH_TYPES
+
     def __repr__(self) -> str:
-        return _masked_repr(self, {"token_url": mask_url, "extra_params": mask_mapping})
+        return masked_repr(self, {"token_url": mask_url, "extra_params": mask_mapping})
 
 
 @dataclass(frozen=True)
@@ -290,7 +302,7 @@ class ClientSpec:
     name: str = field(metadata=NOT_A_KEY)
     base_url: str
     timeout: float | tuple[float, float] = DEFAULT_TIMEOUT
-    headers: Mapping[str, str] = field(default_factory=_empty)
+    headers: Mapping[str, str] = field(default_factory=empty)
     verify_ssl: bool | str = True
     client_cert: str | tuple[str, str] | None = None
     allow_redirects: bool = True
@@ -315,12 +327,12 @@ class ClientSpec:
     total_timeout: float | None = None
 
     def __repr__(self) -> str:
-        return _masked_repr(
+        return masked_repr(
             self,
             {
                 "base_url": mask_url,
                 "headers": lambda headers: mask_headers(headers, self.sensitive_headers),
-                "proxies": _mask_url_values,
+                "proxies": mask_url_values,
             },
         )
 
@@ -343,10 +355,10 @@ class StepSpec:
     fetcher: str
     url: str
     method: str = "POST"
-    headers: Mapping[str, str] = field(default_factory=_empty)
+    headers: Mapping[str, str] = field(default_factory=empty)
     data: Mapping[str, Any] | str | None = None
     json: Any = None
-    params: Mapping[str, Any] = field(default_factory=_empty)
+    params: Mapping[str, Any] = field(default_factory=empty)
     token_header: str | None = None
     token_field: str = "access_token"
     token_type: str = "Bearer"
@@ -355,18 +367,18 @@ class StepSpec:
     ttl: float | None = None
     depends_on: tuple[str, ...] = ()
     timeout: float | None = None
-    options: Mapping[str, Any] = field(default_factory=_empty)
+    options: Mapping[str, Any] = field(default_factory=empty)
 
     def __repr__(self) -> str:
-        return _masked_repr(
+        return masked_repr(
             self,
             {
                 "url": mask_url,
-                "headers": _mask_every_value,
-                "data": _mask_step_data,
-                "json": _mask_every_value,
-                "params": _mask_every_value,
-                "options": _mask_every_value,
+                "headers": mask_every_value,
+                "data": mask_step_data,
+                "json": mask_every_value,
+                "params": mask_every_value,
+                "options": mask_every_value,
             },
         )
 
@@ -406,8 +418,8 @@ class SettingsSpec:
     token_max_bytes: int = 1048576  # largest token-endpoint answer read (1 MiB); larger is refused
     warm: tuple[str, ...] | None = None  # names the Celery warm-up refreshes; None = every token-backed client and pipeline
     warm_interval: float = 30.0  # seconds between two warm-up runs
-    clients: Mapping[str, ClientSpec] = field(default_factory=_empty)
-    pipelines: Mapping[str, PipelineSpec] = field(default_factory=_empty)
+    clients: Mapping[str, ClientSpec] = field(default_factory=empty)
+    pipelines: Mapping[str, PipelineSpec] = field(default_factory=empty)
 
     def __post_init__(self) -> None:
         keys = tuple(key if isinstance(key, Secret) else Secret(key) for key in self.encryption_keys)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from types import MappingProxyType
 
 from ..http.challenges import is_invalid_token
 from ..http.exceptions import AuthenticationException, ConfigurationError
@@ -63,6 +64,8 @@ class TokenAuthHook(AuthHookInterface):
         self.prefix = prefix
         self.auth_error_statuses = statuses
         self.excluded_paths = normalize_excluded_paths(excluded_paths)
+        self._names = frozenset({header_name.lower()})
+        self._last_header: tuple[TokenData, MappingProxyType[str, str]] | None = None
 
     @property
     def token_manager(self) -> TokenSource:
@@ -76,19 +79,33 @@ class TokenAuthHook(AuthHookInterface):
             raise AuthenticationException("token contains a line break; refusing to send it", service_name=self._manager.service_name)
         return value
 
+    def _with_token(self, request: HttpRequest, token: TokenData) -> HttpRequest:
+        """``request`` carrying ``token``, marked sensitive: masked wherever the request is shown, and
+        never sent to an origin the client does not trust nor across a redirect to one.
+
+        The header is made once per token (every call until the next token sends the same one).
+        """
+        last = self._last_header
+        if last is None or last[0] is not token:
+            last = self._last_header = (token, MappingProxyType({self.header_name: self.header_value(token)}))
+        return request.with_credential_headers(last[1], self._names)
+
     def before_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
         token = self._manager.get_token()
         context.metadata[SENT_TOKEN_KEY] = token
-        # Marked sensitive: masked wherever the request is shown, and the transport never sends
-        # it to an origin the client does not trust nor across a redirect to one.
-        return request.with_headers({self.header_name: self.header_value(token)}, sensitive=True)
+        return self._with_token(request, token)
 
     async def abefore_request(self, request: HttpRequest, context: RequestContext) -> HttpRequest:
         """:meth:`before_request` for the async path: the token comes from ``aget_token`` (never blocks the loop)."""
-        aget = getattr(self._manager, "aget_token", None)
-        token = await aget() if aget is not None else await asyncio.to_thread(self._manager.get_token)
+        manager = self._manager
+        in_memory = getattr(manager, "token_in_memory", None)  # the common call: no coroutine, no thread
+        token: TokenData | None = in_memory() if in_memory is not None else None
+        if token is None:
+            aget = getattr(manager, "aget_token", None)
+            fetched: TokenData = await aget() if aget is not None else await asyncio.to_thread(manager.get_token)
+            token = fetched
         context.metadata[SENT_TOKEN_KEY] = token
-        return request.with_headers({self.header_name: self.header_value(token)}, sensitive=True)
+        return self._with_token(request, token)
 
     def is_auth_error(self, response: HttpResponse) -> bool:
         """Whether ``response`` rejects the token: a listed status, or an error with ``error="invalid_token"``."""

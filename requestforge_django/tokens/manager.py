@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..http.exceptions import AuthenticationException
@@ -83,6 +85,11 @@ class TokenManager:
             run_renewal=run_renewal,
         )
         self._flights: AsyncFlights[TokenData] = AsyncFlights()
+        self._local_ttl = float(local_ttl)
+        # A valid token that is due for renewal, kept for asyncio callers while it is renewed (see aget_token).
+        self._held: tuple[TokenData, datetime] | None = None
+        self._held_lock = threading.Lock()
+        self._held_generation = 0
 
     # -- identity ------------------------------------------------------------------------
 
@@ -121,6 +128,7 @@ class TokenManager:
 
     def invalidate_token(self, reason: str = "manual") -> None:
         """Forget the token in every process sharing the storage (and in the provider's own cache)."""
+        self._drop_held()
         self._cache.invalidate(self._key, reason)
         self._provider.invalidate()
 
@@ -141,6 +149,7 @@ class TokenManager:
         returned without fetching; if the fetch fails, ``rejected`` is removed from the
         cache so it is not sent again.
         """
+        self._drop_held()
         if rejected is None:
             return self._cache.refresh(self._key, self._obtain, service_name=self._service_name)
         return self._cache.refresh(self._key, self._obtain, stale=rejected, rejected=True, service_name=self._service_name)
@@ -154,11 +163,37 @@ class TokenManager:
         per loop runs :meth:`get_token` in a worker thread (which joins the sync
         path's single flight across threads and processes) and the loop's other tasks
         share its token or its :class:`AuthenticationException`.
+
+        **Refresh-ahead without a thread per call.** A token inside its refresh-ahead
+        window is not served from the cache's memory (the sync path re-reads the storage
+        there, to start the renewal or see it done), so every call of the window would
+        cost a worker thread and a storage read: with 64 tasks and a 300 ms token
+        endpoint, dozens of thread hops competing with the loop for the GIL, and calls
+        made during a renewal about twice as slow at p99 (``benchmarks/bench_async.py
+        --only rollover``). So when the worker thread comes back with a valid token that
+        is due (the sync path has then started its renewal, or one is running or backing
+        off), that token is *held* for the loop's tasks for at most ``local_ttl`` (less
+        if the storage allows less, never past its expiry): the bound of any memory hit.
+        The renewed token, once in the cache's memory, is served first; a forced refresh
+        or an invalidation drops the held one.
+        """
+        token = self.token_in_memory()
+        if token is not None:
+            return token
+        return await self._flights.run("get", self._get_token_for_loop)
+
+    def token_in_memory(self) -> TokenData | None:
+        """The token :meth:`aget_token` would return at once (no I/O, nothing awaited); else ``None``.
+
+        For callers on an event loop that check before awaiting (the auth hook, on every call).
         """
         token = self._cache.memory_hit(self._key)
         if token is not None:
             return token
-        return await self._flights.run("get", self.get_token)
+        held = self._held
+        if held is not None and self._cache.now() < held[1]:
+            return held[0]
+        return None
 
     async def aforce_refresh(self, rejected: TokenData | None = None) -> TokenData:
         """:meth:`force_refresh` without blocking the event loop; tasks replacing the same token share one call."""
@@ -167,6 +202,30 @@ class TokenManager:
     async def ainvalidate_token(self, reason: str = "manual") -> None:
         """:meth:`invalidate_token` run off the event loop (the storage may be Redis)."""
         await asyncio.to_thread(self.invalidate_token, reason)
+
+    def _get_token_for_loop(self) -> TokenData:
+        """:meth:`get_token` in a worker thread, holding a due token for the loop (see :meth:`aget_token`)."""
+        with self._held_lock:
+            generation = self._held_generation
+        token = self.get_token()
+        now = self._cache.now()
+        if token.expires_at is None or token.is_expiring(0.0, now) or not self._cache.is_due(token, now):
+            return token
+        # Asked in this thread, right after its read: the storage's allowance (the Django layer's
+        # credential fence) is judged by what the reading thread saw.
+        allowance = self.storage.memory_allowance(token)
+        keep = self._local_ttl if allowance is None else min(self._local_ttl, allowance)
+        if keep > 0:
+            until = min(now + timedelta(seconds=keep), token.expires_at)
+            with self._held_lock:
+                if generation == self._held_generation:  # no refresh or invalidation meanwhile
+                    self._held = (token, until)
+        return token
+
+    def _drop_held(self) -> None:
+        with self._held_lock:
+            self._held_generation += 1
+            self._held = None
 
     def auth_hook(self, **kwargs: Any) -> TokenAuthHook:
         """A :class:`TokenAuthHook` over this manager (lets ``http`` config builders stay import-free of ``tokens``)."""

@@ -208,13 +208,18 @@ class SingleFlightTokenCache:
         lifetime: a 30-second token with a 60-second window would otherwise be
         "due" from birth and renewed on every call.
         """
+        due_at = self._due_at(token)
+        return due_at is not None and (now if now is not None else self._clock()) >= due_at
+
+    def _due_at(self, token: TokenData) -> datetime | None:
+        """When :meth:`is_due` starts to hold for ``token`` (``None``: never)."""
         if token.expires_at is None:
-            return False
+            return None
         window = self._refresh_ahead
         lifetime = token.lifetime
         if lifetime is not None and lifetime > 0:
             window = min(window, lifetime / 2.0)
-        return token.is_expiring(window, now if now is not None else self._clock())
+        return token.expires_at - timedelta(seconds=window)
 
     def get(self, key: str, fetch: FetchFunction, *, service_name: str | None = None, step: str | None = None) -> TokenData:
         """A valid token for ``key``, fetching it (single-flight) when missing, expired or due.
@@ -251,10 +256,8 @@ class SingleFlightTokenCache:
 
     def _memory_hit(self, key: str, now: datetime) -> TokenData | None:
         recent = self._recent.get(key)
-        if recent is not None:
-            remembered, until = recent
-            if now < until and not remembered.is_expiring(0.0, now) and not self.is_due(remembered, now):
-                return remembered
+        if recent is not None and now < recent[1]:  # ``until`` already folds in expiry and refresh-ahead
+            return recent[0]
         return None
 
     def refresh(
@@ -348,6 +351,11 @@ class SingleFlightTokenCache:
             allowance = self._storage.memory_allowance(token)
             if allowance is not None:
                 until = min(until, self._clock() + timedelta(seconds=allowance))
+            # Served from memory only while valid and not due (is_due implies expiring, so
+            # the due time is the earlier bound): the hot path then compares one time.
+            due_at = self._due_at(token)
+            if due_at is not None:
+                until = min(until, due_at)
             if allowance is None or allowance > 0:
                 self._recent[key] = (token, until)
             else:

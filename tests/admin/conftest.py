@@ -1,12 +1,18 @@
-"""Fixtures for the storage and admin tests: fixed Fernet keys and raw reads of encrypted columns."""
+"""Fixtures for the storage and admin tests: fixed Fernet keys, raw reads of encrypted columns, admin form bodies."""
 
 from __future__ import annotations
 
+import html as html_lib
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.db import connection
+from django.urls import reverse
+
+from requestforge_django.models import Credential
 
 #: Tests-only keys. KEY_A is the one in tests/settings.py.
 KEY_A = "pmIUQnmBvqvM_VrE6S4HdmWZNuhK8fKOEEIIQHMSrqk="
@@ -38,9 +44,48 @@ def use_keys(settings: Any) -> Callable[..., None]:
     return apply
 
 
+def url(model: str, view: str, *args: Any) -> str:
+    """The admin page ``view`` (``"add"``, ``"change"``, ``"changelist"``, ...) of one of the app's models."""
+    return reverse(f"admin:requestforge_django_{model}_{view}", args=args)
+
+
+def errors_of(response: Any) -> str:
+    """Every error message on the page (form, inline and formset errors), as text."""
+    found = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.content.decode(), re.S)
+    return html_lib.unescape(" | ".join(found))
+
+
+def staff(username: str, *codenames: str) -> User:
+    """A staff user holding only the app's permissions ``codenames`` (none: may log in, may see nothing)."""
+    user = User.objects.create_user(username, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="requestforge_django", codename__in=codenames))
+    return user
+
+
+def form_body(fields: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with ``overrides`` applied; an override ``None`` leaves the field out of the POST."""
+    return {k: v for k, v in {**fields, **overrides}.items() if v is not None}
+
+
+def credential_data(**overrides: Any) -> dict[str, Any]:
+    """A complete POST body for the credential form (every secret blank: keep); ``None`` leaves a field out."""
+    fields = {
+        "name": "erp",
+        "is_active": "on",
+        "client_id": "erp-app",
+        "username": "",
+        "key_id": "",
+        "scope": "",
+        "extra_params": "{}",
+        "allowed_origins": "",
+        **{name: "" for name in Credential.SECRET_FIELDS},
+    }
+    return form_body(fields, overrides)
+
+
 def client_data(**overrides: Any) -> dict[str, Any]:
     """A complete POST body for the client definition form; ``None`` leaves a field out."""
-    data = {
+    fields = {
         "name": "erp",
         "is_active": "on",
         "base_url": "https://erp.example.com",
@@ -61,5 +106,4 @@ def client_data(**overrides: Any) -> dict[str, Any]:
         "pipeline": "",
         "excluded_paths": "[]",
     }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
+    return form_body(fields, overrides)

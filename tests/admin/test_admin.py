@@ -11,39 +11,15 @@ import re
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
-from django.urls import reverse
 
 from requestforge_django.admin import CredentialForm
 from requestforge_django.encryption import encrypt
 from requestforge_django.models import ClientDefinition, Credential, PipelineDefinition, PipelineStep
-from tests.admin.conftest import KEY_A, KEY_C, SECRET, client_data, raw_column, set_raw_column
+from tests.admin.conftest import KEY_A, KEY_C, SECRET, client_data, credential_data, errors_of, raw_column, set_raw_column, staff, url
 
 pytestmark = pytest.mark.django_db
 TABLE = Credential._meta.db_table
-
-
-def url(model: str, view: str, *args: Any) -> str:
-    return reverse(f"admin:requestforge_django_{model}_{view}", args=args)
-
-
-def credential_data(**overrides: Any) -> dict[str, Any]:
-    """A complete POST body for the credential form (secrets blank: keep)."""
-    data = {
-        "name": "erp",
-        "is_active": "on",
-        "client_id": "erp-app",
-        "username": "",
-        "scope": "",
-        "extra_params": "{}",
-        "client_secret": "",
-        "password": "",
-        "api_key": "",
-        "token": "",
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
 
 
 def step_data(index: int, **fields: Any) -> dict[str, Any]:
@@ -83,12 +59,6 @@ def pipeline_data(steps: list[dict[str, Any]], initial: int = 0, **overrides: An
     return data
 
 
-def errors_of(response: Any) -> str:
-    """Every error message on the page (form, inline and formset errors), as text."""
-    found = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.content.decode(), re.S)
-    return html_lib.unescape(" | ".join(found))
-
-
 # -- write-only secrets ----------------------------------------------------------------------------------
 
 
@@ -101,8 +71,11 @@ def test_the_change_page_never_contains_a_secret(admin_client: Client) -> None:
     for ciphertext in (raw_column(TABLE, "client_secret", credential.pk), raw_column(TABLE, "token", credential.pk)):
         assert ciphertext not in html
     for name in Credential.SECRET_FIELDS:
-        tag = re.search(rf'<input[^>]*name="{name}"[^>]*>', html)
-        assert tag is not None and 'type="password"' in tag.group(0) and "value=" not in tag.group(0)
+        if name == "private_key":  # multi-line: an empty textarea (browsers drop a PEM's line breaks in a password input)
+            assert re.search(r'<textarea[^>]*name="private_key"[^>]*>\s*</textarea>', html)
+        else:
+            tag = re.search(rf'<input[^>]*name="{name}"[^>]*>', html)
+            assert tag is not None and 'type="password"' in tag.group(0) and "value=" not in tag.group(0)
         assert f'name="{name}_clear"' in html
     assert 'type="hidden" name="client_secret"' not in html
     assert "Currently set. Leave blank to keep the stored value." in html
@@ -200,12 +173,6 @@ def test_the_form_has_no_initial_secret_values() -> None:
 
 
 # -- permissions ---------------------------------------------------------------------------------------------
-
-
-def staff(username: str, *codenames: str) -> User:
-    user = User.objects.create_user(username, is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="requestforge_django", codename__in=codenames))
-    return user
 
 
 @pytest.mark.parametrize("model", ["credential", "clientdefinition", "pipelinedefinition"])

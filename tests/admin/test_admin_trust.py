@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from django.contrib.auth.models import Permission, User
 from django.core import checks
 from django.core.cache import caches
@@ -47,7 +49,10 @@ CLIENT_SECRET = "cs-CANARY-7f3a9e51d2"
 PASSWORD = "pw-CANARY-41c0be77"
 API_KEY = "ak-CANARY-0d5e8b21"
 BEARER = "bt-CANARY-9a6c3f04"
-CANARIES = (CLIENT_SECRET, PASSWORD, API_KEY, BEARER)
+PRIVATE_KEY = ec.generate_private_key(ec.SECP256R1()).private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+#: A line of the key's base64 body: what would show if any part of the key did.
+KEY_LINE = PRIVATE_KEY.splitlines()[1]
+CANARIES = (CLIENT_SECRET, PASSWORD, API_KEY, BEARER, KEY_LINE)
 
 E043 = "requestforge.E043"
 
@@ -97,6 +102,8 @@ def erp(configured: StubTokenEndpoint, committed: Callable[..., Any]) -> Credent
             password=PASSWORD,
             api_key=API_KEY,
             token=BEARER,
+            private_key=PRIVATE_KEY,
+            key_id="erp-key-1",
             allowed_origins=[configured.url],
         )
 

@@ -36,23 +36,14 @@ def test_same_object_as_get_client(configured: StubTokenEndpoint) -> None:
     assert requestforge_django.aget_client is aget_client
 
 
-def test_lookup_runs_off_the_event_loop(configured: StubTokenEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
-    import requestforge_django.registry as registry_module
-
-    threads: list[int] = []
-    real = registry_module.get_client
-
-    def spy(name: str) -> Any:
-        threads.append(threading.get_ident())
-        return real(name)
-
-    monkeypatch.setattr(registry_module, "get_client", spy)
+def test_lookup_runs_off_the_event_loop(configured: StubTokenEndpoint, get_client_threads: list[int]) -> None:
+    threads = get_client_threads
 
     async def lookup() -> tuple[object, int]:
         return await aget_client("billing"), threading.get_ident()
 
     client, loop_thread = asyncio.run(lookup())
-    assert client is real("billing")
+    assert client is get_client("billing")  # the real one, imported before the spy
     assert threads and threads[0] != loop_thread
 
 

@@ -32,6 +32,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from requestforge_django.testing import TOKEN_PATH, StubTokenEndpoint
+from tests.support.processes import stop_process
 from tests.support.registry_worker import ROOT, process_env
 
 BROKER_DB = 2  # the warm-up tests use db 1; db 0 is the token cache
@@ -113,12 +114,7 @@ def worker_with_beat(redis_server: str, redis_client: Any, tmp_path: Path) -> It
         try:
             yield broker, server, log_path
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, 20)
             broker_client.flushdb()
             broker_client.close()
 

@@ -77,7 +77,7 @@ class TestClientAuthMethodSetting:
     @pytest.mark.parametrize(
         ("value", "fragment"),
         [
-            ("client_secret_jwt", 'got "client_secret_jwt"'),
+            ("client_secret_jwk", 'did you mean "client_secret_jwt"'),
             ("basic", 'got "basic"'),
             ("client_secret_basik", 'did you mean "client_secret_basic"'),
             (None, "got None"),
@@ -87,7 +87,10 @@ class TestClientAuthMethodSetting:
     def test_e003_not_one_of_the_methods(self, value: Any, fragment: str) -> None:
         [(check_id, message)] = checked({"CLIENTS": {"shop": client(cc_auth(CLIENT_AUTH_METHOD=value))}})
         assert check_id == "requestforge.E003"
-        assert '["CLIENTS"]["shop"]["AUTH"]["CLIENT_AUTH_METHOD"] must be one of "client_secret_post", "client_secret_basic"' in message
+        assert (
+            '["CLIENTS"]["shop"]["AUTH"]["CLIENT_AUTH_METHOD"] must be one of "client_secret_post", "client_secret_basic", '
+            '"client_secret_jwt", "private_key_jwt"'
+        ) in message
         assert fragment in message
 
     @pytest.mark.parametrize("auth", [{"TYPE": "bearer", "TOKEN": "t"}, {"TYPE": "basic", "USERNAME": "u", "PASSWORD": "p"}])
@@ -318,5 +321,5 @@ class TestDatabaseDefinitions:
 
     def test_admin_form_refuses_an_unknown_method(self) -> None:
         credential = Credential.objects.create(name="x", client_id="a", client_secret=SECRET, allowed_origins=[API])
-        form = ClientDefinitionForm(data=self.form_data(credential, auth_type="client_credentials", client_auth_method="private_key_jwt"))
+        form = ClientDefinitionForm(data=self.form_data(credential, auth_type="client_credentials", client_auth_method="private_key_jws"))
         assert not form.is_valid() and "client_auth_method" in form.errors

@@ -15,10 +15,8 @@ lists 403.
 
 from __future__ import annotations
 
-import multiprocessing
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
@@ -28,7 +26,8 @@ from requestforge_django.models import ClientDefinition, Credential
 from tests.settings import TEST_ENCRYPTION_KEY
 from tests.support.oauth_fixtures import oauth_client_setting
 from tests.support.oauth_server import BEARER_401_PATH, BEARER_403_PATH, DOT_DEFAULT_PATH, OAuthApp, OAuthServer, OAuthUser
-from tests.support.oauth_server.callers import call_task, init_caller
+from tests.support.oauth_server.callers import call_task, caller_pool
+from tests.support.processes import SpawnedPool
 
 USER = OAuthUser("alice", "alice-password")
 PROCESSES = 4
@@ -175,33 +174,21 @@ def test_a_bare_403_is_not_a_rejection_unless_listed(dot: OAuthServer, configure
 
 
 @pytest.fixture(scope="module")
-def pool(redis_server: str, dot: OAuthServer) -> Iterator[ProcessPoolExecutor]:
+def pool(redis_server: str, dot: OAuthServer) -> Iterator[SpawnedPool]:
     """Four spawned Django processes sharing the session's Redis, with client "herd" on application herd-403."""
-    requestforge = {
-        "CACHE": "redis",
-        "KEY_PREFIX": f"rf-styles-{uuid.uuid4().hex[:8]}",
-        "CLIENTS": {"herd": oauth_client_setting(dot, "herd-403")},
-    }
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(PROCESSES)
-    executor = ProcessPoolExecutor(PROCESSES, mp_context=ctx, initializer=init_caller, initargs=(redis_server, requestforge, barrier))
-    try:
+    with caller_pool(PROCESSES, redis_server, "rf-styles", {"herd": oauth_client_setting(dot, "herd-403")}) as executor:
         yield executor
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
 
 
-def in_every_process(pool: ProcessPoolExecutor, *args: Any) -> list[dict[str, Any]]:
+def in_every_process(pool: SpawnedPool, *args: Any) -> list[dict[str, Any]]:
     """``call_task(*args)`` once in each worker, all released together; the results of every thread."""
-    tasks = [future.result(timeout=90) for future in [pool.submit(call_task, *args) for _ in range(PROCESSES)]]
-    assert len({task["pid"] for task in tasks}) == PROCESSES, "the tasks did not run in distinct processes"
-    return [result for task in tasks for result in task["results"]]
+    return [result for task in pool.in_every_process(call_task, *args) for result in task["results"]]
 
 
 @pytest.mark.slow
 @pytest.mark.redis
 def test_a_revoked_token_answered_with_403_invalid_token_heals_across_processes_with_one_refetch(
-    pool: ProcessPoolExecutor, dot: OAuthServer, redis_client: Any
+    pool: SpawnedPool, dot: OAuthServer, redis_client: Any
 ) -> None:
     before = in_every_process(pool, "herd", BEARER_403_PATH, 2)
     assert {r["status"] for r in before} == {200} and len({r["token"] for r in before}) == 1

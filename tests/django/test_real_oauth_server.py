@@ -16,10 +16,7 @@ heals with exactly one new token.
 
 from __future__ import annotations
 
-import multiprocessing
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
@@ -36,7 +33,8 @@ from tests.support.oauth_server import (
     OAuthUser,
     fingerprint,
 )
-from tests.support.oauth_server.callers import call_task, init_caller, load_task
+from tests.support.oauth_server.callers import call_task, caller_pool, load_task
+from tests.support.processes import SpawnedPool
 
 PROCESSES = 8
 SHORT_LIFETIME = 6  # seconds: DOT's access tokens on the rotation server (the library refuses < 5 s)
@@ -61,32 +59,15 @@ def dot_short() -> Iterator[OAuthServer]:
 
 
 @pytest.fixture(scope="module")
-def pool(redis_server: str, dot: OAuthServer, dot_short: OAuthServer) -> Iterator[ProcessPoolExecutor]:
+def pool(redis_server: str, dot: OAuthServer, dot_short: OAuthServer) -> Iterator[SpawnedPool]:
     """Eight spawned Django processes whose registry knows the clients of the multi-process tests."""
-    requestforge = {
-        "CACHE": "redis",
-        "KEY_PREFIX": f"rf-dot-{uuid.uuid4().hex[:8]}",
-        "REFRESH_AHEAD": REFRESH_AHEAD,
-        "CLIENTS": {
-            "herd": oauth_client_setting(dot, "herd-app"),
-            "revoked": oauth_client_setting(dot, "revoke-app"),
-            "rotating": oauth_client_setting(dot_short, "pw-app", username=USER.username),
-        },
+    clients = {
+        "herd": oauth_client_setting(dot, "herd-app"),
+        "revoked": oauth_client_setting(dot, "revoke-app"),
+        "rotating": oauth_client_setting(dot_short, "pw-app", username=USER.username),
     }
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(PROCESSES)
-    executor = ProcessPoolExecutor(PROCESSES, mp_context=ctx, initializer=init_caller, initargs=(redis_server, requestforge, barrier))
-    try:
+    with caller_pool(PROCESSES, redis_server, "rf-dot", clients, REFRESH_AHEAD=REFRESH_AHEAD) as executor:
         yield executor
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
-def in_every_process(pool: ProcessPoolExecutor, task: Any, *args: Any) -> list[dict[str, Any]]:
-    """Run ``task`` once in each worker, all released together (the barrier needs one task per process)."""
-    results = [future.result(timeout=90) for future in [pool.submit(task, *args) for _ in range(PROCESSES)]]
-    assert len({r["pid"] for r in results}) == PROCESSES, "the tasks did not run in distinct processes"
-    return results
 
 
 def token_for(server: OAuthServer, client_id: str, secret: str | None = None, *, basic: bool = False) -> requests.Response:
@@ -156,10 +137,8 @@ def test_client_credentials_in_the_form_body_gets_a_token_and_calls_the_resource
 
 @pytest.mark.slow
 @pytest.mark.redis
-def test_32_callers_in_8_processes_on_a_cold_cache_make_one_token_request(
-    pool: ProcessPoolExecutor, dot: OAuthServer, redis_client: Any
-) -> None:
-    results = [r for task in in_every_process(pool, call_task, "herd", BEARER_401_PATH, 4) for r in task["results"]]
+def test_32_callers_in_8_processes_on_a_cold_cache_make_one_token_request(pool: SpawnedPool, dot: OAuthServer, redis_client: Any) -> None:
+    results = [r for task in pool.in_every_process(call_task, "herd", BEARER_401_PATH, 4) for r in task["results"]]
     assert len(results) == 32
     assert {r["status"] for r in results} == {200}, results
     assert len({r["token"] for r in results}) == 1
@@ -169,9 +148,9 @@ def test_32_callers_in_8_processes_on_a_cold_cache_make_one_token_request(
 @pytest.mark.slow
 @pytest.mark.redis
 def test_rotating_refresh_tokens_are_refreshed_across_processes_without_invalid_grant(
-    pool: ProcessPoolExecutor, dot_short: OAuthServer, redis_client: Any
+    pool: SpawnedPool, dot_short: OAuthServer, redis_client: Any
 ) -> None:
-    tasks = in_every_process(pool, load_task, "rotating", BEARER_401_PATH, 2, 2.5 * REFRESH_AHEAD)
+    tasks = pool.in_every_process(load_task, "rotating", BEARER_401_PATH, 2, 2.5 * REFRESH_AHEAD)
     requests_made = dot_short.token_requests("pw-app")
     failed = [r for r in requests_made if r["status"] != 200]
     assert not failed, f"token endpoint refused: {failed}"
@@ -187,13 +166,13 @@ def test_rotating_refresh_tokens_are_refreshed_across_processes_without_invalid_
 
 @pytest.mark.slow
 @pytest.mark.redis
-def test_a_revoked_token_answered_with_401_heals_with_one_refetch(pool: ProcessPoolExecutor, dot: OAuthServer, redis_client: Any) -> None:
-    before = [r for task in in_every_process(pool, call_task, "revoked", BEARER_401_PATH, 2) for r in task["results"]]
+def test_a_revoked_token_answered_with_401_heals_with_one_refetch(pool: SpawnedPool, dot: OAuthServer, redis_client: Any) -> None:
+    before = [r for task in pool.in_every_process(call_task, "revoked", BEARER_401_PATH, 2) for r in task["results"]]
     assert {r["status"] for r in before} == {200} and len({r["token"] for r in before}) == 1
     old_token = before[0]["token"]
     assert dot.revoke_all("revoke-app")["revoked"] == 1
 
-    after = [r for task in in_every_process(pool, call_task, "revoked", BEARER_401_PATH, 2) for r in task["results"]]
+    after = [r for task in pool.in_every_process(call_task, "revoked", BEARER_401_PATH, 2) for r in task["results"]]
     assert {r["status"] for r in after} == {200}, after
     assert {r["token"] for r in after} != {old_token} and len({r["token"] for r in after}) == 1
     assert len(dot.token_requests("revoke-app")) == 2

@@ -82,10 +82,12 @@ def test_every_auth_key_is_a_field_of_the_auth_spec() -> None:
 
 
 def test_oauth_types_are_named_once() -> None:
-    assert {"client_credentials", "password"} == OAUTH_AUTH_TYPES
+    assert {"client_credentials", "password", "jwt_bearer", "token_exchange"} == OAUTH_AUTH_TYPES
     assert OAUTH_AUTH_TYPES | {"pipeline"} == TOKEN_AUTH_TYPES
     for type_ in OAUTH_AUTH_TYPES:
-        assert "TOKEN_URL" in keys.AUTH_KEYS_BY_TYPE[type_]
+        for key in ("TOKEN_URL", "ISSUER", "CLIENT_AUTH_METHOD", "PRIVATE_KEY", "AUDIENCE", "RESOURCE"):
+            assert key in keys.AUTH_KEYS_BY_TYPE[type_], (type_, key)
+    assert "PRIVATE_KEY" not in keys.AUTH_KEYS_BY_TYPE["pipeline"]
 
 
 # -- defaults -----------------------------------------------------------------------------

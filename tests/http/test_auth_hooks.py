@@ -235,18 +235,16 @@ class TestBasicAuthHook:
     [BearerTokenAuthHook(TOKEN), ApiKeyAuthHook(API_KEY), BasicAuthHook("alice", PASSWORD)],
     ids=["bearer", "api-key", "basic"],
 )
-def test_before_request_is_a_single_with_headers_call(hook, monkeypatch):
-    calls = []
-    original = HttpRequest.with_headers
-
-    def counting(self, headers, *, sensitive=False):
-        calls.append((dict(headers), sensitive))
-        return original(self, headers, sensitive=sensitive)
-
-    monkeypatch.setattr(HttpRequest, "with_headers", counting)
-    apply(hook, HttpRequest("GET", "/x"))
-    assert len(calls) == 1
-    assert calls[0][1] is True  # what an auth hook adds is a credential
+def test_before_request_adds_its_one_header_marked_as_a_credential(hook):
+    plain = HttpRequest("GET", "/x")
+    sent = apply(hook, plain)
+    assert plain.headers == {} and plain.sensitive == frozenset()  # the caller's request is untouched
+    assert len(sent.headers) == 1
+    (name,) = sent.headers
+    assert sent.sensitive == {name.lower()}  # what an auth hook adds is a credential
+    with_own = apply(hook, HttpRequest("GET", "/x", headers={"X-Trace": "t", name.upper(): "replaced"}))
+    assert dict(with_own.headers) == {"X-Trace": "t", name: sent.headers[name]}
+    assert with_own.sensitive == {name.lower()}
 
 
 # -- CompositeAuthHook ------------------------------------------------------------------------

@@ -13,22 +13,15 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
+
+from .processes import StartStop, free_port, stop_process, wait_until
 
 __all__ = ["RedisServer", "RedisServerError", "free_port", "find_redis_server"]
 
 
 class RedisServerError(RuntimeError):
     """redis-server is missing or did not come up."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (the caller retries if someone takes it meanwhile)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def find_redis_server() -> str:
@@ -40,7 +33,7 @@ def find_redis_server() -> str:
     raise RedisServerError("redis-server not found: install it (apt-get install redis-server; scripts/test.sh does) or set $REDIS_SERVER")
 
 
-class RedisServer:
+class RedisServer(StartStop):
     """Start with :meth:`start` (or ``with RedisServer() as server``); ``url`` is ``redis://127.0.0.1:PORT/0``."""
 
     def __init__(self, *, host: str = "127.0.0.1", startup_timeout: float = 10.0, attempts: int = 3) -> None:
@@ -77,27 +70,18 @@ class RedisServer:
             if self._wait_until_ready(process, port):
                 self._process, self.port = process, port
                 return self
-            _terminate(process)
+            stop_process(process)
             last_error = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
         self._cleanup_dir()
         raise RedisServerError(f"redis-server did not answer PING within {self.startup_timeout} s; last log:\n{last_error}")
 
     def _wait_until_ready(self, process: subprocess.Popen[bytes], port: int) -> bool:
-        """Poll PING with a bounded deadline (redis-server usually answers within ~20 ms)."""
-        deadline = time.monotonic() + self.startup_timeout
-        pause = 0.01
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                return False  # exited, e.g. the port was taken meanwhile
-            if _ping(self.host, port):
-                return True
-            time.sleep(pause)
-            pause = min(pause * 2, 0.2)
-        return False
+        """PING answered within ``startup_timeout`` (redis-server usually answers within ~20 ms); ``False`` if it exited."""
+        return wait_until(process, lambda: _ping(self.host, port), self.startup_timeout)
 
     def stop(self) -> None:
         if self._process is not None:
-            _terminate(self._process)
+            stop_process(self._process)
             self._process = None
         self._cleanup_dir()
 
@@ -105,12 +89,6 @@ class RedisServer:
         if self._tmpdir is not None:
             self._tmpdir.cleanup()
             self._tmpdir = None
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"RedisServer(port={self.port}, running={self._process is not None})"
@@ -124,13 +102,3 @@ def _ping(host: str, port: int) -> bool:
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from requestforge_django.http.exceptions import AuthenticationException
 from requestforge_django.tokens import (
     FetchContext,
+    InMemoryTokenStorage,
     TokenData,
     TokenFetcherInterface,
     TokenObserver,
@@ -234,6 +235,22 @@ class CountingStorage(TokenStorageInterface):
     def delete(self, key: str) -> None:
         with self._lock:
             self._tokens.pop(key, None)
+
+
+class ReadCountingStorage(InMemoryTokenStorage):
+    """The in-memory storage, counting reads: a stand-in for Redis shared by several managers (processes).
+
+    Being a subclass, not the in-memory class itself, it is treated like Redis: never read
+    inline on the event loop.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: str) -> TokenData | None:
+        self.reads += 1
+        return super().get(key)
 
 
 # -- pipeline steps -----------------------------------------------------------------------------

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from requestforge_django.tokens import InMemoryTokenStorage, TokenData, TokenManager
-from tests.tokens.fakes import FakeClock, FakeProvider, run_now
-
-
-class CountingStorage(InMemoryTokenStorage):
-    """Shared between two managers below, as Redis is shared between two processes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads = 0
-
-    def get(self, key: str) -> TokenData | None:
-        self.reads += 1
-        return super().get(key)
+from requestforge_django.tokens import TokenManager
+from tests.tokens.fakes import FakeClock, FakeProvider, ReadCountingStorage, run_now
 
 
 def two_processes(local_ttl: float = 1.0):
     clock = FakeClock()
-    storage = CountingStorage()
+    storage = ReadCountingStorage()  # shared by the two managers, as Redis by two processes
     provider = FakeProvider(clock)
     first = TokenManager(provider, storage, clock=clock, local_ttl=local_ttl, refresh_ahead=60, run_renewal=run_now)
     second = TokenManager(provider, storage, clock=clock, local_ttl=local_ttl, refresh_ahead=60, run_renewal=run_now)

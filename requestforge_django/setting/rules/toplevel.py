@@ -32,6 +32,7 @@ from ..readers import INVALID
 from ..specs import ClientSpec, PipelineSpec, SettingsSpec
 from .clients import ClientRules
 from .pipelines import PipelineRules
+from .subjects import SubjectRules
 
 __all__ = ["SettingsRules", "shared_name_problem", "shared_names"]
 
@@ -64,7 +65,7 @@ def shared_name_problem(name: str) -> tuple[str, str]:
     )
 
 
-class SettingsRules(ClientRules, PipelineRules):
+class SettingsRules(ClientRules, PipelineRules, SubjectRules):
     """Walks the raw setting once, recording problems and building specs.
 
     Each section method returns the spec for its part (built with defaults where a
@@ -119,6 +120,7 @@ class SettingsRules(ClientRules, PipelineRules):
             if client is not None:
                 clients[name] = client
 
+        self.subject_tokens(clients, raw_pipelines.keys())
         for name in shared_names(raw_clients, raw_pipelines):
             self.report(E_SHARED_NAME, ("CLIENTS", name), *shared_name_problem(name))
 

@@ -13,14 +13,12 @@ no orphan survives its parent) or on SIGTERM.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import signal
-import sys
-import threading
 from typing import Any
+
+from tests.support.child_server import child_arguments, serve_until_stdin_closes
 
 SETTINGS_MODULE = "tests.support.oauth_server.settings"
 
@@ -72,40 +70,14 @@ def build_server(host: str, port: int) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args()
-
+    args = child_arguments(__doc__)
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE  # never the test suite's settings
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("django.request").setLevel(logging.ERROR)  # 401/403 are the point, not news
     import django
 
     django.setup()
     setup_database(json.loads(os.environ.get("OAUTH_SERVER_SETUP", "{}")))
-    server = build_server(args.host, args.port)
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-
-    def watch_stdin() -> None:
-        for _ in sys.stdin:
-            pass
-        stop.set()
-
-    threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
-    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="serve", daemon=True)
-    serving.start()
-
-    sys.stdout.write(json.dumps({"port": server.server_address[1], "pid": os.getpid()}) + "\n")
-    sys.stdout.flush()
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nothing more on the pipe the harness stopped reading
-
-    stop.wait()
-    server.shutdown()
-    server.server_close()
-    serving.join(timeout=10)
+    serve_until_stdin_closes(build_server(args.host, args.port))
 
 
 if __name__ == "__main__":

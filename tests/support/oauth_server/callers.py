@@ -7,7 +7,8 @@ call a client from the registry (``get_client(name)``) and report plain data: th
 statuses and the token *fingerprints* the server answered, never a token.
 
 Tasks that start together wait on a ``multiprocessing`` barrier shared by the pool
-(one task per process), so callers in different processes really race.
+(one task per process), so callers in different processes really race. The test side
+makes that pool with :func:`caller_pool`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections import Counter
 from typing import Any
 
-__all__ = ["init_caller", "call_task", "load_task"]
+from tests.support.processes import SpawnedPool
+
+__all__ = ["caller_pool", "init_caller", "call_task", "load_task"]
 
 _BARRIER: Any = None
 
@@ -48,6 +52,16 @@ def init_caller(redis_url: str, requestforge: dict[str, Any], barrier: Any = Non
     )
     django.setup()
     _BARRIER = barrier
+
+
+def caller_pool(processes: int, redis_url: str, key_prefix: str, clients: dict[str, Any], **setting: Any) -> SpawnedPool:
+    """``processes`` spawned callers (:func:`init_caller`) whose ``REQUESTFORGE`` has ``clients``, with ``setting`` added.
+
+    The cache is the suite's Redis under a fresh ``KEY_PREFIX`` (``key_prefix`` plus a random
+    suffix), so each pool starts cold and shares its tokens with no other.
+    """
+    requestforge = {"CACHE": "redis", "KEY_PREFIX": f"{key_prefix}-{uuid.uuid4().hex[:8]}", **setting, "CLIENTS": clients}
+    return SpawnedPool(processes, init_caller, redis_url, requestforge)
 
 
 def _call(name: str, path: str) -> dict[str, Any]:

@@ -5,25 +5,20 @@ Django settings and SQLite file, in a temporary directory), waits for the line w
 its port (an event on the pipe, bounded by ``startup_timeout``: no sleeps), and talks
 to its ``/_control/`` endpoints over HTTP. Stopping closes the child's stdin (it
 exits on EOF), then escalates to SIGTERM and SIGKILL; the child also exits by
-itself if this process dies. Only the standard library is used here, so importing
-this module does not touch the test process's Django.
+itself if this process dies. Starting, stopping and the control requests are
+:class:`tests.support.child_server.ChildServer`'s; only the standard library is used
+here, so importing this module does not touch the test process's Django.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import selectors
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from tests.support.child_server import ChildServer
 
 from .ledger import fingerprint
 
@@ -42,8 +37,6 @@ __all__ = [
     "BEARER_403_PATH",
     "fingerprint",
 ]
-
-ROOT = Path(__file__).resolve().parents[3]
 
 TOKEN_PATH = "/o/token/"
 REVOKE_PATH = "/o/revoke_token/"
@@ -85,8 +78,14 @@ DEFAULT_APPS = (
 DEFAULT_USERS = (OAuthUser("alice", "alice-password"),)
 
 
-class OAuthServer:
+class OAuthServer(ChildServer):
     """django-oauth-toolkit on ``127.0.0.1:<port>`` in a child process; ``with OAuthServer() as server:``."""
+
+    module = "tests.support.oauth_server"
+    label = "the OAuth server"
+    error = OAuthServerError
+    tmp_prefix = "requestforge-dot-"
+    token_path = TOKEN_PATH
 
     def __init__(
         self,
@@ -97,30 +96,12 @@ class OAuthServer:
         host: str = "127.0.0.1",
         startup_timeout: float = 60.0,
     ) -> None:
+        super().__init__(host=host, startup_timeout=startup_timeout)
         self.apps: dict[str, OAuthApp] = {app.client_id: app for app in apps}
         self.users: dict[str, OAuthUser] = {user.username: user for user in users}
         self.access_token_lifetime = int(access_token_lifetime)
-        self.host = host
-        self.startup_timeout = startup_timeout
-        self.port: int | None = None
-        self.pid: int | None = None
-        #: Seconds from spawning the process to its "ready" line.
-        self.startup_seconds: float | None = None
-        self._process: subprocess.Popen[str] | None = None
-        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
-        self._log: Any = None
 
     # -- urls ----------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        if self.port is None:
-            raise OAuthServerError("the OAuth server is not running")
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def token_url(self) -> str:
-        return self.url + TOKEN_PATH
 
     @property
     def revoke_url(self) -> str:
@@ -132,109 +113,21 @@ class OAuthServer:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> OAuthServer:
-        self._tmpdir = tempfile.TemporaryDirectory(prefix="requestforge-dot-")
-        directory = Path(self._tmpdir.name)
+    def _child_env(self, directory: Path) -> dict[str, str]:
+        """DOT's own settings and SQLite file; the applications and users as JSON (no secret in the process list)."""
         setup = {"applications": [asdict(app) for app in self.apps.values()], "users": [asdict(u) for u in self.users.values()]}
-        env = {
-            **os.environ,
+        return {
             "DJANGO_SETTINGS_MODULE": "tests.support.oauth_server.settings",
             "OAUTH_SERVER_DB": str(directory / "oauth.sqlite3"),
             "OAUTH_SERVER_SECRET_KEY": secrets.token_urlsafe(50),
             "OAUTH_SERVER_ACCESS_TOKEN_LIFETIME": str(self.access_token_lifetime),
             "OAUTH_SERVER_SETUP": json.dumps(setup),
-            "PYTHONPATH": str(ROOT),
         }
-        self._log = open(directory / "server.log", "w+")  # noqa: SIM115 (closed in stop())
-        started = time.monotonic()
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.oauth_server", "--host", self.host, "--port", "0"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-        )
-        try:
-            ready = self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        self.port, self.pid = int(ready["port"]), int(ready["pid"])
-        self.startup_seconds = time.monotonic() - started
-        return self
-
-    def _wait_ready(self) -> dict[str, Any]:
-        """The child's first stdout line, waited for with a deadline (select on the pipe)."""
-        assert self._process is not None and self._process.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._process.stdout, selectors.EVENT_READ)
-            if not selector.select(timeout=self.startup_timeout):
-                raise OAuthServerError(f"the OAuth server did not start within {self.startup_timeout} s\n{self.log_tail()}")
-        line = self._process.stdout.readline()
-        if not line:
-            raise OAuthServerError(f"the OAuth server exited with {self._process.wait()}\n{self.log_tail()}")
-        return json.loads(line)
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            if process.stdin is not None:
-                process.stdin.close()  # the child exits on EOF
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.terminate()
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
-            if process.stdout is not None:
-                process.stdout.close()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._tmpdir is not None:
-            self._tmpdir.cleanup()
-            self._tmpdir = None
-        self.port = None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def log_tail(self, chars: int = 4000) -> str:
-        """The end of the server's stderr (tracebacks, DOT warnings), for failure messages."""
-        if self._log is None:
-            return "(no log)"
-        self._log.flush()
-        self._log.seek(0)
-        text = self._log.read()
-        self._log.seek(0, os.SEEK_END)
-        return text[-chars:]
-
-    def __enter__(self) -> OAuthServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"OAuthServer(url={self.url if self.port else None!r}, lifetime={self.access_token_lifetime})"
 
     # -- control --------------------------------------------------------------------------------
-
-    def _control(self, path: str, data: dict[str, Any] | None = None) -> Any:
-        body = None if data is None else json.dumps(data).encode()
-        request = urllib.request.Request(self.url + "/_control/" + path, data=body, method="GET" if data is None else "POST")
-        request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read())
-        except OSError as exc:
-            raise OAuthServerError(f"control request {path!r} failed: {exc}\n{self.log_tail()}") from exc
 
     def ledger(self) -> dict[str, Any]:
         """Everything recorded: ``token_requests``, ``issued``, ``calls`` and ``secrets`` (see ``ledger.py``)."""

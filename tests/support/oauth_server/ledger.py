@@ -6,26 +6,22 @@ with the secret version that obtained it, and every call to a protected resource
 with the token it carried. Revoked or rotated tokens vanish from DOT's tables, so
 only this ledger can answer "did any call use a token obtained with the old secret?".
 
-Tokens and secrets never leave the server: only :func:`fingerprint` values do (the
-same function as :func:`tests.support.workers.fingerprint`, so they can be compared
-with what worker processes report). Times are ``time.time()``: the one clock every
+Tokens and secrets never leave the server: only :func:`fingerprint` values do
+(:mod:`tests.support.child_server`'s, which compare with what worker processes
+report). Times are ``time.time()``: the one clock every
 process on the host shares.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support.child_server import RecordLists, fingerprint
+
 __all__ = ["Ledger", "SecretVersion", "fingerprint", "ledger"]
-
-
-def fingerprint(value: str) -> str:
-    """A short, one-way name for a token or secret: enough to compare, useless to an attacker."""
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -42,16 +38,13 @@ def _public(version: SecretVersion) -> dict[str, Any]:
     return {"version": version.version, "since": version.since, "accepted": version.accepted}
 
 
-class Ledger:
+class Ledger(RecordLists):
     """Thread-safe record of secrets, token requests, issued tokens and protected calls."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        super().__init__("token_requests", "issued", "calls")
         self._secrets: dict[str, list[SecretVersion]] = {}
-        self._token_requests: list[dict[str, Any]] = []
-        self._issued: list[dict[str, Any]] = []
         self._issued_by_token: dict[str, dict[str, Any]] = {}
-        self._calls: list[dict[str, Any]] = []
 
     # -- secrets -------------------------------------------------------------------------
 
@@ -82,14 +75,13 @@ class Ledger:
     # -- token endpoint ------------------------------------------------------------------
 
     def record_token_request(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            self._token_requests.append(entry)
+        self.record("token_requests", entry)
 
     def record_issued(self, access_token: str, entry: dict[str, Any]) -> None:
         key = fingerprint(access_token)
         entry = {"token": key, **entry}
         with self._lock:
-            self._issued.append(entry)
+            self.record("issued", entry)
             self._issued_by_token[key] = entry
 
     def issue_record(self, access_token: str) -> dict[str, Any] | None:
@@ -99,27 +91,19 @@ class Ledger:
     # -- protected resources -------------------------------------------------------------
 
     def record_call(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            self._calls.append(entry)
+        self.record("calls", entry)
 
     # -- reading -------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {
-                "token_requests": [dict(e) for e in self._token_requests],
-                "issued": [dict(e) for e in self._issued],
-                "calls": [dict(e) for e in self._calls],
-                "secrets": {cid: [_public(v) for v in vs] for cid, vs in self._secrets.items()},
-            }
+            return {**super().snapshot(), "secrets": {cid: [_public(v) for v in vs] for cid, vs in self._secrets.items()}}
 
     def clear_history(self) -> None:
         """Forget requests, issued tokens and calls (secrets and their versions stay)."""
         with self._lock:
-            self._token_requests.clear()
-            self._issued.clear()
+            self.clear()
             self._issued_by_token.clear()
-            self._calls.clear()
 
 
 #: The server process's one ledger.
