@@ -3,7 +3,8 @@
 Fan-out: 2000 authenticated GETs at concurrency 64 on a loopback keep-alive server, sent by
 
 * raw ``aiohttp`` (one ``ClientSession``, a static bearer header),
-* raw ``httpx.AsyncClient`` (same),
+* raw ``httpx.AsyncClient`` (same), and raw ``niquests.AsyncSession`` where installed (see
+  :func:`_optional`),
 * this project's ``HttpClient.arequest_many`` (static bearer token; ``--auth redis`` adds
   OAuth2 client-credentials tokens from a ``TokenManager`` on ``DjangoCacheTokenStorage``
   over a real redis-server started here),
@@ -38,12 +39,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
 import statistics
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
+from typing import Any
 
 from benchmarks.loopback_server import start
 from requestforge_django.http.client import HttpClient
@@ -65,6 +68,18 @@ async def _fan_out(send: Callable[[], Awaitable[object]], count: int, concurrenc
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
+def _optional(module: str) -> Any:
+    """``module`` if it is installed, else ``None`` (its line is left out of the figures).
+
+    niquests is one: it installs urllib3-future in place of urllib3, which would put the sync
+    path (requests) on another HTTP core, so it is measured in a throwaway virtualenv only.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
 def _static_client(base_url: str, concurrency: int) -> HttpClient:
     return HttpClient(
         HttpClientConfigBuilder().with_base_url(base_url).with_bearer_token(TOKEN).with_pool_size(maxsize=concurrency).build()
@@ -75,6 +90,7 @@ def run_fan_out(rounds: int, count: int, concurrency: int, make_client: Callable
     import aiohttp
     import httpx
 
+    niquests = _optional("niquests")
     with start() as base_url:
         url = f"{base_url}/v1/items"
         ours = make_client(base_url, concurrency)
@@ -82,6 +98,7 @@ def run_fan_out(rounds: int, count: int, concurrency: int, make_client: Callable
         times: dict[str, list[float]] = {
             "raw aiohttp": [],
             "raw httpx": [],
+            **({"raw niquests": []} if niquests else {}),
             "HttpClient async": [],
             "  transport only": [],
             "HttpClient sync": [],
@@ -95,6 +112,7 @@ def run_fan_out(rounds: int, count: int, concurrency: int, make_client: Callable
             async with (
                 aiohttp.ClientSession(connector=connector) as session,
                 httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)) as hx,
+                niquests.AsyncSession(pool_connections=1, pool_maxsize=concurrency) if niquests else nullcontext() as nq,
             ):
 
                 async def aiohttp_get() -> None:
@@ -103,6 +121,9 @@ def run_fan_out(rounds: int, count: int, concurrency: int, make_client: Callable
 
                 async def httpx_get() -> None:
                     (await hx.get(url, headers=HEADERS)).json()
+
+                async def niquests_get() -> None:
+                    (await nq.get(url, headers=HEADERS)).json()
 
                 async def run_ours() -> None:
                     for result in await ours.arequest_many(batch, max_concurrency=concurrency):
@@ -123,12 +144,16 @@ def run_fan_out(rounds: int, count: int, concurrency: int, make_client: Callable
                 async def run_httpx() -> None:
                     await _fan_out(httpx_get, count, concurrency)
 
+                async def run_niquests() -> None:
+                    await _fan_out(niquests_get, count, concurrency)
+
                 async def run_sync() -> None:
                     await asyncio.to_thread(lambda: [r.json() for r in ours.request_many(batch, max_workers=concurrency)])  # type: ignore[union-attr]
 
                 sides: list[tuple[str, Callable[[], Awaitable[None]]]] = [
                     ("raw aiohttp", run_aiohttp),
                     ("raw httpx", run_httpx),
+                    *([("raw niquests", run_niquests)] if niquests else []),
                     ("HttpClient async", run_ours),
                     ("  transport only", run_transport_only),
                     ("HttpClient sync", run_sync),

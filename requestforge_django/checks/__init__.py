@@ -15,7 +15,7 @@ from __future__ import annotations
 from django.core import checks
 
 from .base import CHECK_TAG
-from .database import check_credential_bindings, check_credentials_exist, check_definition_names
+from .database import check_credential_bindings, check_credentials_exist, check_definition_names, check_subject_bindings
 from .encryption import check_encryption_keys
 from .settings import check_settings, to_check_message
 
@@ -26,6 +26,7 @@ __all__ = [
     "check_definition_names",
     "check_encryption_keys",
     "check_settings",
+    "check_subject_bindings",
     "register_checks",
     "register_database_checks",
     "to_check_message",
@@ -37,6 +38,7 @@ def register_database_checks() -> None:
     checks.register(check_encryption_keys, CHECK_TAG, checks.Tags.database)
     checks.register(check_definition_names, CHECK_TAG, checks.Tags.database)
     checks.register(check_credential_bindings, CHECK_TAG, checks.Tags.database)
+    checks.register(check_subject_bindings, CHECK_TAG, checks.Tags.database)
     checks.register(check_credentials_exist, CHECK_TAG, checks.Tags.database)
 
 

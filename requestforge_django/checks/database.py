@@ -6,7 +6,12 @@
   secrets (or the tokens obtained with them) to an origin the credential is not bound to
   (``Credential.allowed_origins``); the registry refuses to build that client. Found
   here so an operator sees it before a request fails, e.g. after a credential manager
-  removed an origin, or after a row was changed outside the admin.
+  removed an origin, or after a row was changed outside the admin. Also: an active
+  ``token_exchange`` client definition would send the token of its
+  ``SUBJECT_TOKEN_FROM`` to an origin that source does not already send its secrets or
+  tokens to (the rule of :mod:`requestforge_django.registry.exchange`); the registry
+  raises ``UnboundSubjectError`` for it. Found here for a row saved before the rule
+  existed, or whose source changed after it was saved.
 * ``requestforge.W008``: a client's ``AUTH`` ``CREDENTIAL`` names no active credential:
   a settings client whose credential row does not exist or is inactive, or an active
   client definition whose credential was deactivated. ``get_client`` would raise
@@ -32,7 +37,7 @@ from ..setting.keys import AUTH_KEYS_BY_TYPE
 from ..setting.problems import render_key
 from .base import raw_setting, usable_aliases
 
-__all__ = ["check_credential_bindings", "check_credentials_exist", "check_definition_names"]
+__all__ = ["check_credential_bindings", "check_credentials_exist", "check_definition_names", "check_subject_bindings"]
 
 
 def check_definition_names(app_configs: Iterable[Any] | None = None, databases: Iterable[str] | None = None, **kwargs: Any) -> list[Any]:
@@ -95,6 +100,67 @@ def check_credential_bindings(app_configs: Iterable[Any] | None = None, database
                     id=E_CREDENTIAL_ORIGIN,
                 )
             )
+    return messages
+
+
+def check_subject_bindings(app_configs: Iterable[Any] | None = None, databases: Iterable[str] | None = None, **kwargs: Any) -> list[Any]:
+    """``requestforge.E043``: an active token_exchange definition sends its subject token where its source does not.
+
+    Reads the definitions as the registry would (settings first, then active rows) and
+    applies :func:`~requestforge_django.registry.exchange.ensure_subject_bound` to each
+    database exchange: nothing is built, no discovery document fetched, no secret quoted.
+    A source that names nothing is left to E052 (the registry reports that first).
+    """
+    from ..models import ClientDefinition, settings_names
+    from ..registry.exchange import UnboundSubjectError, ensure_subject_bound
+    from ..registry.loading import load_definitions
+    from ..setting.conf import requestforge_settings
+
+    if not databases or not isinstance(raw_setting(), Mapping):
+        return []
+    aliases = list(usable_aliases(ClientDefinition, databases))
+    if not aliases:
+        return []
+    try:
+        spec = requestforge_settings.spec
+    except Exception:  # an invalid setting: the settings check reports it
+        return []
+    known = load_definitions(spec, None)
+    messages: list[Any] = []
+    for alias in aliases:
+        rows = (
+            ClientDefinition._base_manager.using(alias)
+            .filter(is_active=True, auth_type="token_exchange")
+            .exclude(subject_token_from="")
+            .exclude(name__in=settings_names("CLIENTS"))  # E031: the settings entry is used, the row is not
+            .order_by("name")
+            .values_list("pk", "name")
+        )
+        for pk, name in rows:
+            client = known.clients.get(name)
+            auth = client.auth if client is not None else None
+            subject = auth.subject_token_from if auth is not None else None
+            if auth is None or subject is None or (subject not in known.clients and subject not in known.pipelines):
+                continue
+            try:
+                ensure_subject_bound(
+                    name, auth, known.clients.get, known.pipelines.get, lambda other: known.sources.get(other) == "database"
+                )
+            except UnboundSubjectError as exc:
+                endpoint = "AUTH.TOKEN_URL" if auth.token_url else "AUTH.ISSUER"
+                allowed = ", ".join(exc.allowed) or "none"
+                messages.append(
+                    checks.Error(
+                        f'Client definition "{name}" (pk={pk}) would send the token of "{subject}" ({exc.field}) to {exc.origin} '
+                        f'({endpoint}) for token exchange, not an origin "{subject}" sends its secrets or tokens to ({allowed}); '
+                        "get_client raises UnboundSubjectError and nothing is sent.",
+                        hint=f'Point {endpoint} at an origin "{subject}" already sends its secrets or tokens to, or choose another '
+                        "SUBJECT_TOKEN_FROM; for a database source with a credential, a user with change permission on credentials "
+                        "may add the origin to that credential's allowed origins.",
+                        obj=f'REQUESTFORGE client "{name}"',
+                        id=E_CREDENTIAL_ORIGIN,
+                    )
+                )
     return messages
 
 

@@ -14,7 +14,8 @@ only at an origin the subject's source already sends its secrets or tokens to:
 * a pipeline: the origins of its steps' URLs (each step sends earlier tokens there).
 
 The registry refuses to build anything else (:class:`UnboundSubjectError`, nothing
-sent), and the admin form reports it as ``requestforge.E043`` before it is saved.
+sent), the admin form reports it as ``requestforge.E043`` before it is saved, and the
+database check (``manage.py check --database``) reports it for rows already saved.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class UnboundSubjectError(ConfigurationError):
     """A database ``token_exchange`` client would send its subject token to an origin its source does not send it to."""
 
     def __init__(self, client: str, subject: str, origin: str, allowed: list[str]) -> None:
-        self.client, self.subject, self.origin = client, subject, origin
+        self.client, self.subject, self.origin, self.allowed = client, subject, origin, list(allowed)
         shown = ", ".join(allowed) or "none"
         super().__init__(
             f'database client "{client}" would send the token of "{subject}" to {origin} for token exchange, which is not an '

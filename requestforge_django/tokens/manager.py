@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..http.exceptions import AuthenticationException
 from .async_flight import AsyncFlights
 from .data import Clock, TokenData, validate_token
+from .due_hold import DueTokenHold
 from .interfaces import TokenProviderInterface
 from .observer import TokenObserver
 from .single_flight import FetchReason, RenewResult, SingleFlightTokenCache
@@ -85,11 +84,8 @@ class TokenManager:
             run_renewal=run_renewal,
         )
         self._flights: AsyncFlights[TokenData] = AsyncFlights()
-        self._local_ttl = float(local_ttl)
         # A valid token that is due for renewal, kept for asyncio callers while it is renewed (see aget_token).
-        self._held: tuple[TokenData, datetime] | None = None
-        self._held_lock = threading.Lock()
-        self._held_generation = 0
+        self._hold = DueTokenHold(self._cache, local_ttl)
 
     # -- identity ------------------------------------------------------------------------
 
@@ -128,9 +124,9 @@ class TokenManager:
 
     def invalidate_token(self, reason: str = "manual") -> None:
         """Forget the token in every process sharing the storage (and in the provider's own cache)."""
-        self._drop_held()
-        self._cache.invalidate(self._key, reason)
-        self._provider.invalidate()
+        with self._hold.dropped():
+            self._cache.invalidate(self._key, reason)
+            self._provider.invalidate()
 
     def renew_if_due(self) -> RenewResult:
         """Renew the token now if it is missing or due (see :meth:`SingleFlightTokenCache.renew_if_due`)."""
@@ -149,10 +145,10 @@ class TokenManager:
         returned without fetching; if the fetch fails, ``rejected`` is removed from the
         cache so it is not sent again.
         """
-        self._drop_held()
-        if rejected is None:
-            return self._cache.refresh(self._key, self._obtain, service_name=self._service_name)
-        return self._cache.refresh(self._key, self._obtain, stale=rejected, rejected=True, service_name=self._service_name)
+        with self._hold.dropped():
+            if rejected is None:
+                return self._cache.refresh(self._key, self._obtain, service_name=self._service_name)
+            return self._cache.refresh(self._key, self._obtain, stale=rejected, rejected=True, service_name=self._service_name)
 
     # -- the same, for asyncio callers (see :mod:`.async_flight`) -------------------------------
 
@@ -175,7 +171,8 @@ class TokenManager:
         off), that token is *held* for the loop's tasks for at most ``local_ttl`` (less
         if the storage allows less, never past its expiry): the bound of any memory hit.
         The renewed token, once in the cache's memory, is served first; a forced refresh
-        or an invalidation drops the held one.
+        or an invalidation drops the held one (:class:`~.due_hold.DueTokenHold`, shared
+        with :meth:`TokenFetchPipeline.aexecute`).
         """
         token = self.token_in_memory()
         if token is not None:
@@ -188,12 +185,7 @@ class TokenManager:
         For callers on an event loop that check before awaiting (the auth hook, on every call).
         """
         token = self._cache.memory_hit(self._key)
-        if token is not None:
-            return token
-        held = self._held
-        if held is not None and self._cache.now() < held[1]:
-            return held[0]
-        return None
+        return token if token is not None else self._hold.token()
 
     async def aforce_refresh(self, rejected: TokenData | None = None) -> TokenData:
         """:meth:`force_refresh` without blocking the event loop; tasks replacing the same token share one call."""
@@ -205,27 +197,7 @@ class TokenManager:
 
     def _get_token_for_loop(self) -> TokenData:
         """:meth:`get_token` in a worker thread, holding a due token for the loop (see :meth:`aget_token`)."""
-        with self._held_lock:
-            generation = self._held_generation
-        token = self.get_token()
-        now = self._cache.now()
-        if token.expires_at is None or token.is_expiring(0.0, now) or not self._cache.is_due(token, now):
-            return token
-        # Asked in this thread, right after its read: the storage's allowance (the Django layer's
-        # credential fence) is judged by what the reading thread saw.
-        allowance = self.storage.memory_allowance(token)
-        keep = self._local_ttl if allowance is None else min(self._local_ttl, allowance)
-        if keep > 0:
-            until = min(now + timedelta(seconds=keep), token.expires_at)
-            with self._held_lock:
-                if generation == self._held_generation:  # no refresh or invalidation meanwhile
-                    self._held = (token, until)
-        return token
-
-    def _drop_held(self) -> None:
-        with self._held_lock:
-            self._held_generation += 1
-            self._held = None
+        return self._hold.read(lambda: (self.get_token(),))
 
     def auth_hook(self, **kwargs: Any) -> TokenAuthHook:
         """A :class:`TokenAuthHook` over this manager (lets ``http`` config builders stay import-free of ``tokens``)."""

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from ..http.exceptions import AuthenticationException
 from .async_flight import AsyncFlights
 from .data import Clock, TokenData, system_clock, validate_token
+from .due_hold import DueTokenHold
 from .interfaces import FetchContext, TokenFetcherInterface, TokenProviderInterface
 from .observer import TokenObserver
 from .single_flight import FetchReason, RenewResult, SingleFlightTokenCache
@@ -81,6 +82,9 @@ class TokenFetchPipeline:
             run_renewal=run_renewal,
         )
         self._flights: AsyncFlights[TokenData] = AsyncFlights()
+        self._keys = tuple(self.step_cache_key(step.name) for step in self._steps)
+        # The final token while a step is renewed, kept for asyncio callers (see aexecute).
+        self._hold = DueTokenHold(self._cache, local_ttl)
 
     # -- description -----------------------------------------------------------------------
 
@@ -108,6 +112,16 @@ class TokenFetchPipeline:
     @property
     def cache(self) -> SingleFlightTokenCache:
         return self._cache
+
+    @property
+    def due_hold(self) -> DueTokenHold:
+        """The final token held for asyncio callers while a step is renewed (see :meth:`aexecute`).
+
+        Forced refreshes and invalidations of this pipeline drop it themselves; an
+        adaptor that answers a rejection without them (:class:`PipelineTokenManager`)
+        drops it through :meth:`DueTokenHold.dropped`.
+        """
+        return self._hold
 
     def get_step(self, name: str) -> TokenFetcherInterface | None:
         return self._by_name.get(name)
@@ -143,16 +157,40 @@ class TokenFetchPipeline:
         one is returned at once; otherwise one task per loop runs :meth:`execute` in a
         worker thread (single-flight across threads and processes as usual) and the
         loop's other tasks share its result or its exception.
+
+        **Refresh-ahead without a thread per call.** A step inside its refresh-ahead
+        window is never in that memory, so while any step is renewed every call would
+        cost a worker thread and a read of the storage. So when the worker thread comes
+        back with valid tokens of which one is due, the final token is *held* for the
+        loop's tasks for at most ``local_ttl`` (less if the storage allows less, never
+        past any step's expiry), as :meth:`TokenManager.aget_token` does
+        (:class:`~.due_hold.DueTokenHold`). The steps' memory is served first, so a
+        renewed final token wins as soon as it is there; a forced refresh or an
+        invalidation of any step drops the held one.
         """
-        if not force_refresh:
-            token: TokenData | None = None
-            for name in self.step_names:
-                token = self._cache.memory_hit(self.step_cache_key(name))
-                if token is None:
-                    break
-            if token is not None:
-                return token
-        return await self._flights.run(("execute", force_refresh), lambda: self.execute(force_refresh))
+        if force_refresh:
+            return await self._flights.run(("execute", True), lambda: self.execute(True))
+        token = self.token_in_memory()
+        if token is not None:
+            return token
+        return await self._flights.run(("execute", False), self._execute_for_loop)
+
+    def token_in_memory(self) -> TokenData | None:
+        """The token :meth:`aexecute` would return at once (no I/O, nothing awaited); else ``None``.
+
+        For callers on an event loop that check before awaiting (the auth hook, through
+        :meth:`PipelineTokenManager.token_in_memory`, on every call).
+        """
+        token: TokenData | None = None
+        for key in self._keys:
+            token = self._cache.memory_hit(key)
+            if token is None:
+                return self._hold.token()
+        return token
+
+    def _execute_for_loop(self) -> TokenData:
+        """:meth:`execute` in a worker thread, holding the final token for the loop while a step is due (see :meth:`aexecute`)."""
+        return self._hold.read(lambda: self._run_steps(frozenset()))
 
     def refresh_from(self, step_name: str | None = None) -> TokenData:
         """Re-fetch ``step_name`` and every step depending on it (all steps if ``None``); others come from the cache."""
@@ -162,13 +200,15 @@ class TokenFetchPipeline:
 
     def invalidate_step(self, step_name: str, reason: str = "manual") -> None:
         """Forget step ``step_name``'s token and, transitively, those of the steps depending on it."""
-        for name in (step_name, *self.dependents_of(step_name)):
-            self._cache.invalidate(self.step_cache_key(name), reason)
+        with self._hold.dropped():
+            for name in (step_name, *self.dependents_of(step_name)):
+                self._cache.invalidate(self.step_cache_key(name), reason)
 
     def invalidate_all(self, reason: str = "manual") -> None:
         """Forget every step's token."""
-        for name in self.step_names:
-            self._cache.invalidate(self.step_cache_key(name), reason)
+        with self._hold.dropped():
+            for key in self._keys:
+                self._cache.invalidate(key, reason)
 
     def renew_due(self) -> dict[str, RenewResult]:
         """Renew, in order and in this thread, every step that is missing, expired or due.
@@ -191,10 +231,17 @@ class TokenFetchPipeline:
         return results
 
     def _run(self, forced: frozenset[str]) -> TokenData:
+        if not forced:
+            return self._run_steps(forced)[-1]
+        with self._hold.dropped():
+            return self._run_steps(forced)[-1]
+
+    def _run_steps(self, forced: frozenset[str]) -> list[TokenData]:
+        """Every step's token, in order (the final one last), re-fetching the ``forced`` steps."""
         # The tokens a forced run must replace are those cached when the call started.
         stale = {name: self._cache.peek(self.step_cache_key(name)) for name in forced}
         context = FetchContext(clock=self._clock)
-        token: TokenData | None = None
+        tokens: list[TokenData] = []
         for step in self._steps:
             key = self.step_cache_key(step.name)
 
@@ -206,9 +253,10 @@ class TokenFetchPipeline:
             else:
                 token = self._cache.get(key, fetch, service_name=self._name, step=step.name)
             context.add_token(step.name, token)
-        if token is None:
+            tokens.append(token)
+        if not tokens:
             raise PipelineConfigurationError(f"pipeline {self._name!r} has no steps")
-        return token
+        return tokens
 
     def _fetch_step(self, step: TokenFetcherInterface, context: FetchContext) -> TokenData:
         missing = [dep for dep in step.depends_on if dep not in context]

@@ -9,7 +9,9 @@ never runs the pipeline, so its due steps would only be renewed once the manager
 copy expired, by a request that then waits). This adaptor caches nothing itself: every
 read runs the pipeline, whose steps are served lock-free from their own caches (and
 the local memo), so refresh-ahead, cascading invalidation and the cross-process
-lease work exactly as for the pipeline alone.
+lease work exactly as for the pipeline alone. For asyncio callers the pipeline holds the
+final token while a step is renewed (:meth:`TokenFetchPipeline.aexecute`); this adaptor
+only reaches it through :meth:`token_in_memory` and drops it when a token is rejected.
 """
 
 from __future__ import annotations
@@ -68,13 +70,23 @@ class PipelineTokenManager:
 
         With ``rejected`` (the token a 401 refused): if the cache already holds a
         different valid token, another thread or process has replaced it, so it is
-        returned without fetching.
+        returned without fetching. Either way the final token the pipeline held for
+        asyncio callers is dropped (the reuse path runs no pipeline refresh that would).
+        If the refresh fails and ``rejected`` is still the stored final token, it is
+        forgotten (as :class:`TokenManager` does): the next call fetches instead of sending
+        a token the API already refused.
         """
-        if rejected is not None:
-            current = self.peek_token()
-            if current is not None and current != rejected and not current.is_expiring(0.0, self._pipeline.cache.now()):
-                return current
-        return self._pipeline.refresh_from(self._refresh_from_step)
+        with self._pipeline.due_hold.dropped():
+            if rejected is not None:
+                current = self.peek_token()
+                if current is not None and current != rejected and not current.is_expiring(0.0, self._pipeline.cache.now()):
+                    return current
+            try:
+                return self._pipeline.refresh_from(self._refresh_from_step)
+            except Exception:
+                if rejected is not None and self.peek_token() == rejected:
+                    self._pipeline.invalidate_step(self._last_step, "rejected")
+                raise
 
     def invalidate_token(self, reason: str = "manual") -> None:
         """Forget ``refresh_from_step`` and its dependents (or every step) in every process."""
@@ -86,6 +98,14 @@ class PipelineTokenManager:
     async def aget_token(self) -> TokenData:
         """:meth:`get_token` without blocking the event loop (see :meth:`TokenFetchPipeline.aexecute`)."""
         return await self._pipeline.aexecute()
+
+    def token_in_memory(self) -> TokenData | None:
+        """The token :meth:`aget_token` would return at once (no I/O, nothing awaited); else ``None``.
+
+        For callers on an event loop that check before awaiting: the auth hook calls it
+        on every request, so a token in memory (or held during a renewal) costs no coroutine.
+        """
+        return self._pipeline.token_in_memory()
 
     async def aforce_refresh(self, rejected: TokenData | None = None) -> TokenData:
         """:meth:`force_refresh` without blocking the event loop; tasks replacing the same token share one call."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from requestforge_django.http.exceptions import AuthenticationException
 from requestforge_django.tokens import (
@@ -320,3 +322,33 @@ def run_threads(count: int, target: Callable[[int], object], *, timeout: float =
         t.join(timeout)
         assert not t.is_alive(), "a worker thread hung"
     return results, errors
+
+
+class Renewals:
+    """``run_renewal`` on threads the test can join, so it knows when a background renewal has finished."""
+
+    def __init__(self) -> None:
+        self.threads: list[threading.Thread] = []
+
+    def __call__(self, job: Callable[[], None]) -> None:
+        thread = threading.Thread(target=job, name="test-renewal")
+        self.threads.append(thread)
+        thread.start()
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(WAIT)
+            assert not thread.is_alive()
+
+
+def recording_offloads(loop: asyncio.AbstractEventLoop) -> list[Any]:
+    """Record every ``run_in_executor`` of ``loop`` (``asyncio.to_thread`` goes through it too)."""
+    offloaded: list[Any] = []
+    run_in_executor = loop.run_in_executor
+
+    def recording(*args: Any) -> Any:
+        offloaded.append(args)
+        return run_in_executor(*args)
+
+    loop.run_in_executor = recording  # type: ignore[method-assign,assignment]
+    return offloaded

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,28 +23,11 @@ import pytest
 from requestforge_django.http.exceptions import AuthenticationException
 from requestforge_django.tokens import TokenData, TokenManager
 
-from .fakes import WAIT, FakeClock, FakeProvider, ReadCountingStorage, auth_error
+from .fakes import WAIT, FakeClock, FakeProvider, ReadCountingStorage, Renewals, auth_error, recording_offloads
 
 LIFETIME = 100.0  # seconds by the fake clock
 REFRESH_AHEAD = 30.0  # due 70 s after it was issued
 LOCAL_TTL = 5.0
-
-
-class Renewals:
-    """``run_renewal`` on threads the test can join, so it knows when a background renewal has finished."""
-
-    def __init__(self) -> None:
-        self.threads: list[threading.Thread] = []
-
-    def __call__(self, job: Callable[[], None]) -> None:
-        thread = threading.Thread(target=job, name="test-renewal")
-        self.threads.append(thread)
-        thread.start()
-
-    def join(self) -> None:
-        for thread in self.threads:
-            thread.join(WAIT)
-            assert not thread.is_alive()
 
 
 @pytest.fixture
@@ -80,19 +62,6 @@ def due_with_renewal_held(manager: TokenManager, provider: FakeProvider, clock: 
     provider.gate = threading.Event()
     provider.entered.clear()
     return first
-
-
-def recording_offloads(loop: asyncio.AbstractEventLoop) -> list[Any]:
-    """Record every ``run_in_executor`` of ``loop`` (``asyncio.to_thread`` goes through it too)."""
-    offloaded: list[Any] = []
-    run_in_executor = loop.run_in_executor
-
-    def recording(*args: Any) -> Any:
-        offloaded.append(args)
-        return run_in_executor(*args)
-
-    loop.run_in_executor = recording  # type: ignore[method-assign,assignment]
-    return offloaded
 
 
 def test_calls_during_a_renewal_keep_the_due_token_without_a_thread_or_a_read_each(
