@@ -259,8 +259,10 @@ def test_the_event_loop_is_never_blocked_by_a_300ms_fetch(clock: FakeClock) -> N
 
     max_lag, ticks, token = asyncio.run(main())
     assert provider.fetch_calls == 1
-    assert ticks >= 20  # the loop kept ticking through the 300 ms fetch
-    assert max_lag < 0.05, f"loop blocked for {max_lag * 1000:.1f} ms"
+    # A fetch on the loop would stop it for the whole 300 ms (lag >= 0.3 s, a tick or two);
+    # the bounds leave room for a loaded CI machine's scheduling and still tell the two apart.
+    assert ticks >= 10  # the loop kept ticking through the 300 ms fetch
+    assert max_lag < 0.1, f"loop blocked for {max_lag * 1000:.1f} ms"
     assert token.access_token == "tok-1"
 
 
