@@ -229,8 +229,7 @@ class AsyncTransport:
         wire = self._wire
         session = self.session() if self._ssl is not None else await self.asession()
         method, url, headers, body, origin = self._first_hop(request, target)
-        if (wire.has_credentials or request.sensitive) and origin not in wire.credential_origins:
-            raise wire.untrusted(origin, method)
+        wire.ensure_trusted(request, origin, method)
         timeout = request.timeout if request.timeout is not None else self._config.default_timeout
         client_timeout = self._client_timeout(timeout)
         follow = self._config.allow_redirects

@@ -207,27 +207,19 @@ class HttpClient:
         breaker = config.effective_circuit_breaker
         if breaker is not None and not breaker.allow_request():
             raise self._breaker_open(breaker, outgoing)
+        response: HttpResponse | None = None
+        error: HttpClientException | None = None
         try:
             response = self._transport.send(self.session, outgoing, context.started_at)
-        except (ConnectionException, TimeoutException) as exc:
-            if breaker is not None:
-                breaker.record_failure()
-            return outgoing, None, exc
         except HttpClientException as exc:
-            # Not a verdict on the partner's health (a bad URL or body, too many redirects).
-            if breaker is not None:
-                breaker.record_ignored()
-            return outgoing, None, exc
+            error = exc  # a transport failure: the retry decision sees it
         except BaseException:
             if breaker is not None:
                 breaker.record_ignored()  # frees a half-open probe slot
             raise
         if breaker is not None:
-            if response.status_code >= 500:
-                breaker.record_failure()
-            else:
-                breaker.record_success()
-        return outgoing, response, None
+            getattr(breaker, breaker_verdict(response, error))()
+        return outgoing, response, error
 
     def _breaker_open(self, breaker: Any, outgoing: HttpRequest) -> CircuitBreakerException:
         return CircuitBreakerException(
@@ -337,7 +329,8 @@ class HttpClient:
                         breaker.record_ignored_nowait()  # frees a half-open probe slot; never awaits, never blocks the loop
                     raise
                 if breaker is not None:
-                    await self._arecord_outcome(breaker, response, error)
+                    verdict = breaker_verdict(response, error)
+                    await acall(breaker, f"a{verdict}", verdict)
                 if (
                     response is not None
                     and self._wants_auth_refresh(outgoing, response, context)
@@ -382,16 +375,6 @@ class HttpClient:
         if breaker is not None and not await acall(breaker, "aallow_request", "allow_request"):
             raise self._breaker_open(breaker, outgoing)
         return outgoing, checked if outgoing.url is url and outgoing.params is params else None, breaker
-
-    @staticmethod
-    async def _arecord_outcome(breaker: Any, response: HttpResponse | None, error: HttpClientException | None) -> None:
-        """The second half of :meth:`_attempt`: what the send tells the breaker about the partner's health."""
-        if isinstance(error, (ConnectionException, TimeoutException)) or (response is not None and response.status_code >= 500):
-            await acall(breaker, "arecord_failure", "record_failure")
-        elif error is not None:  # not a verdict on the partner's health (a bad URL or body, too many redirects)
-            await acall(breaker, "arecord_ignored", "record_ignored")
-        else:
-            await acall(breaker, "arecord_success", "record_success")
 
     async def arequest_many(
         self,
@@ -480,6 +463,17 @@ class HttpClient:
 
     def __repr__(self) -> str:
         return f"HttpClient(base_url={self.config.base_url!r}{', name=' + repr(self.config.name) if self.config.name else ''})"
+
+
+def breaker_verdict(response: HttpResponse | None, error: HttpClientException | None) -> str:
+    """What one send tells a circuit breaker, as the name of its ``record_*`` method (both paths use it).
+
+    A refused or timed-out connection and a 5xx answer are failures; any other transport
+    error (a bad URL or body, too many redirects) is not a verdict on the partner's health.
+    """
+    if isinstance(error, (ConnectionException, TimeoutException)) or (response is not None and response.status_code >= 500):
+        return "record_failure"
+    return "record_ignored" if error is not None else "record_success"
 
 
 def request_results(results: Sequence[HttpResponse | Exception]) -> list[HttpResponse]:

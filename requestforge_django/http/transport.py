@@ -94,8 +94,7 @@ class Transport:
         """Send ``request`` once (following redirects if configured) and read the whole body."""
         wire = self.wire
         prepared, origin = wire.prepare(request)
-        if (wire.has_credentials or request.sensitive) and origin not in wire.credential_origins:
-            raise wire.untrusted(origin, prepared.method or request.method.value)
+        wire.ensure_trusted(request, origin, prepared.method or request.method.value)
         timeout = request.timeout if request.timeout is not None else self._config.default_timeout
         total = self._config.total_timeout
         deadline = Deadline(total) if total is not None else None

@@ -76,7 +76,7 @@ class RequestWire:
         #: The headers every request starts from (the client's defaults revealed for the wire).
         self.base_headers: dict[str, str] = dict(base)
         self.base_url = config.base_url.rstrip("/")
-        #: The origins this client's credentials may reach; see :meth:`requires_trust`.
+        #: The origins this client's credentials may reach; see :meth:`ensure_trusted`.
         self.credential_origins = config.credential_origins
         self.has_credentials = config.has_credentials
         self._prepared_urls: dict[str, tuple[str, Origin | None]] = {}
@@ -196,9 +196,14 @@ class RequestWire:
         return prepared, origin
 
     # -- the trust boundary ----------------------------------------------------------------
-    def requires_trust(self, request: HttpRequest) -> bool:
-        """Whether ``request`` carries credentials, so its destination must be a credential origin."""
-        return self.has_credentials or bool(request.sensitive)
+    def ensure_trusted(self, request: HttpRequest, origin: Origin | None, method: str) -> None:
+        """Refuse ``request`` (going to ``origin``) if it carries credentials and ``origin`` may not receive them.
+
+        Credentials: the client's own (an auth hook, a secret default header) or values the
+        request marked ``sensitive``. The one rule of :meth:`check_destination` and both transports.
+        """
+        if (self.has_credentials or request.sensitive) and origin not in self.credential_origins:
+            raise self.untrusted(origin, method)
 
     def check_destination(self, request: HttpRequest) -> tuple[str, Origin | None] | None:
         """Refuse a request of a client with credentials for an origin that may not receive them.
@@ -210,8 +215,7 @@ class RequestWire:
         """
         if self.has_credentials or request.sensitive:
             target = self.url_of(request)
-            if target[1] not in self.credential_origins:
-                raise self.untrusted(target[1], request.method.value)
+            self.ensure_trusted(request, target[1], request.method.value)
             return target
         return None
 
