@@ -1,4 +1,5 @@
-"""What the token-layer tests share: a mocked token endpoint and the form a provider sent it."""
+"""What the token-layer tests share: a mocked token endpoint and the form a provider sent it, a fake clock,
+a read-counting storage and joinable renewals."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from urllib.parse import parse_qs
 
 import pytest
 import responses
+
+from .fakes import FakeClock, ReadCountingStorage, Renewals
 
 
 def form(call: Any) -> dict[str, list[str]]:
@@ -21,3 +24,24 @@ def mocked() -> Iterator[responses.RequestsMock]:
     """``requests`` answered by registered responses only; a registered one never called fails the test."""
     with responses.RequestsMock() as rsps:
         yield rsps
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock the test moves (``advance``): token lifetimes without waiting."""
+    return FakeClock()
+
+
+@pytest.fixture
+def storage() -> ReadCountingStorage:
+    """Counts its reads; not the in-memory type, so the token layer treats it as shared (Redis-like).
+
+    Files that need another storage define their own ``storage``.
+    """
+    return ReadCountingStorage()
+
+
+@pytest.fixture
+def renewals() -> Renewals:
+    """Background renewals on threads a test can join."""
+    return Renewals()

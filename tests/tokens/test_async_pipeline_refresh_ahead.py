@@ -56,21 +56,6 @@ class Steps:
         )
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def storage() -> ReadCountingStorage:
-    return ReadCountingStorage()
-
-
-@pytest.fixture
-def renewals() -> Renewals:
-    return Renewals()
-
-
 @pytest.fixture(params=["user", "device"], ids=["final-step-due", "earlier-step-due"])
 def steps(request: pytest.FixtureRequest, clock: FakeClock) -> Steps:
     return Steps(clock, request.param)

@@ -31,23 +31,8 @@ LOCAL_TTL = 5.0
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def provider(clock: FakeClock) -> FakeProvider:
     return FakeProvider(clock, lifetime=LIFETIME)
-
-
-@pytest.fixture
-def storage() -> ReadCountingStorage:
-    return ReadCountingStorage()
-
-
-@pytest.fixture
-def renewals() -> Renewals:
-    return Renewals()
 
 
 @pytest.fixture

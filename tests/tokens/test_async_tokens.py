@@ -31,11 +31,6 @@ from .fakes import WAIT, FakeClock, FakeProvider, FakeStep, auth_error, run_now
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def provider(clock: FakeClock) -> FakeProvider:
     return FakeProvider(clock)
 

@@ -12,12 +12,7 @@ from requestforge_django.http.hooks import AuthHookInterface
 from requestforge_django.http.messages import HttpMethod, HttpRequest, HttpResponse, RequestContext
 from requestforge_django.tokens import TokenAuthHook, TokenManager
 
-from .fakes import FakeClock, FakeProvider, auth_error, run_threads
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
+from .fakes import FakeProvider, auth_error, run_threads
 
 
 @pytest.fixture

@@ -15,12 +15,7 @@ from requestforge_django.tokens import (
     TokenObserver,
 )
 
-from .fakes import WAIT, CountingStorage, FakeClock, FakeProvider, RecordingObserver, auth_error, run_now, run_threads
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+from .fakes import WAIT, CountingStorage, FakeProvider, RecordingObserver, auth_error, run_now, run_threads
 
 
 @pytest.fixture

@@ -21,12 +21,7 @@ from requestforge_django.tokens import (
     TokenManager,
 )
 
-from .fakes import T0, WAIT, CountingStorage, FakeClock, FakeStep, RecordingObserver, run_now, run_threads
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
+from .fakes import T0, WAIT, CountingStorage, FakeStep, RecordingObserver, run_now, run_threads
 
 
 @pytest.fixture
