@@ -215,7 +215,7 @@ class ClientDefinitionForm(ClientDefinitionModelForm):
         """
         from ..registry import registry
         from ..registry.exchange import UnboundSubjectError, ensure_subject_bound
-        from ..setting.rules.subjects import kind_in, subject_problem
+        from ..setting.rules.subjects import kind_in, subject_in, subject_problem
         from ..setting.validate import parse_client
 
         definition = self.instance
@@ -223,12 +223,8 @@ class ClientDefinitionForm(ClientDefinitionModelForm):
         own = parse_client(definition.name, definition.to_setting(), pipelines=known.pipelines.keys())
         clients = {**known.clients, definition.name: own}
 
-        def subject_of(name: str) -> str | None:
-            auth = clients[name].auth if name in clients else None
-            return auth.subject_token_from if auth is not None and auth.type == "token_exchange" else None
-
         subject = definition.subject_token_from
-        problem = subject_problem(definition.name, subject, kind_in(clients, known.pipelines.keys()), subject_of)
+        problem = subject_problem(definition.name, subject, kind_in(clients, known.pipelines.keys()), subject_in(clients.get))
         if problem is not None:
             check_id, detail, hint = problem
             text = f'AUTH["SUBJECT_TOKEN_FROM"] {detail} {hint} ({check_id})'

@@ -51,7 +51,7 @@ from typing import TypeVar
 from ..http.client import HttpClient
 from ..http.exceptions import ConfigurationError
 from ..setting.conf import requestforge_settings
-from ..setting.rules.subjects import subject_problem
+from ..setting.rules.subjects import auth_kind, subject_in, subject_problem
 from ..setting.specs import ClientSpec, PipelineSpec
 from ..tokens.pipeline import TokenFetchPipeline
 from ..tokens.pipeline_manager import PipelineTokenManager
@@ -399,18 +399,13 @@ class Registry:
         token to an origin its source does not already send it to (:func:`.exchange.ensure_subject_bound`).
         """
 
-        def subject_of(other: str) -> str | None:
-            spec = self._client_spec(state, other)
-            auth = spec.auth if spec is not None else None
-            return auth.subject_token_from if auth is not None and auth.type == "token_exchange" else None
-
         def kind_of(other: str) -> str | None:
             spec = self._client_spec(state, other)
             if spec is None:
                 return "token" if self._pipeline_spec(state, other) is not None else None
-            return "none" if spec.auth is None else ("token" if spec.auth.uses_tokens else spec.auth.type)
+            return auth_kind(spec)
 
-        problem = subject_problem(name, subject, kind_of, subject_of)
+        problem = subject_problem(name, subject, kind_of, subject_in(lambda other: self._client_spec(state, other)))
         if problem is not None:
             check_id, detail, _ = problem
             raise ConfigurationError(f'client "{name}": AUTH SUBJECT_TOKEN_FROM {detail} ({check_id})', field="AUTH.SUBJECT_TOKEN_FROM")

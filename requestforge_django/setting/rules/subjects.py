@@ -18,10 +18,29 @@ from ..problems import choices_text, suggest
 from ..readers import Reader
 from ..specs import ClientSpec
 
-__all__ = ["SubjectRules", "kind_in", "subject_cycle", "subject_problem"]
+__all__ = ["SubjectRules", "auth_kind", "kind_in", "subject_cycle", "subject_in", "subject_problem"]
 
 #: What :func:`subject_problem` is told about a name: ``"token"`` (it obtains tokens), an AUTH TYPE that does not, or ``None``.
 Kind = Callable[[str], str | None]
+
+
+def auth_kind(spec: ClientSpec | None) -> str:
+    """What a client is as a subject-token source: ``"token"`` if its AUTH obtains tokens, else its TYPE (``"none"``: no AUTH)."""
+    auth = spec.auth if spec is not None else None
+    if auth is None:
+        return "none"
+    return "token" if auth.uses_tokens else auth.type
+
+
+def subject_in(client_spec: Callable[[str], ClientSpec | None]) -> Callable[[str], str | None]:
+    """``subject_of(name)``: the SUBJECT_TOKEN_FROM of the client ``client_spec`` finds (``None``: not an exchange)."""
+
+    def subject_of(name: str) -> str | None:
+        spec = client_spec(name)
+        auth = spec.auth if spec is not None else None
+        return auth.subject_token_from if auth is not None and auth.type == "token_exchange" else None
+
+    return subject_of
 
 
 def subject_cycle(name: str, subject_of: Callable[[str], str | None]) -> list[str] | None:
@@ -66,11 +85,7 @@ def kind_in(clients: Mapping[str, ClientSpec | None], pipelines: Collection[str]
 
     def kind_of(name: str) -> str | None:
         if name in clients:
-            spec = clients[name]
-            auth = spec.auth if spec is not None else None
-            if auth is None:
-                return "none"
-            return "token" if auth.uses_tokens else auth.type
+            return auth_kind(clients[name])
         return "token" if name in pipelines else None
 
     return kind_of
@@ -81,11 +96,7 @@ class SubjectRules(Reader):
 
     def subject_tokens(self, clients: Mapping[str, ClientSpec], pipelines: Collection[str]) -> None:
         kind_of = kind_in(clients, pipelines)
-
-        def subject_of(name: str) -> str | None:
-            spec = clients.get(name)
-            auth = spec.auth if spec is not None else None
-            return auth.subject_token_from if auth is not None and auth.type == "token_exchange" else None
+        subject_of = subject_in(clients.get)
 
         cycles: set[frozenset[str]] = set()
         for name in clients:
